@@ -1,0 +1,52 @@
+"""Shared helpers of the benchmarks: the machine's float32 matmul rate and a JSON writer."""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import time
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+RESULTS = Path(__file__).parent / "results"
+
+
+def median_seconds(fn, repeats: int) -> float:
+    """Median wall time of fn() (which must block until its result is ready)."""
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t0)
+    return float(np.median(times))
+
+
+def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
+    """Median float32 GFLOP/s of one jitted n x n @ n x n matmul: the machine's roof here."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    f(a).block_until_ready()
+    return 2 * n**3 / median_seconds(lambda: f(a).block_until_ready(), repeats) / 1e9
+
+
+def write(name: str, payload: dict) -> Path:
+    """benchmarks/results/<name>.json, with what machine and versions produced it."""
+    RESULTS.mkdir(exist_ok=True)
+    payload = {
+        "machine": {
+            "cpus": os.cpu_count(),
+            "platform": platform.platform(),
+            "python": platform.python_version(),
+            "jax": jax.__version__,
+            "backend": jax.default_backend(),
+        },
+        "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        **payload,
+    }
+    path = RESULTS / f"{name}.json"
+    path.write_text(json.dumps(payload, indent=2) + "\n")
+    return path

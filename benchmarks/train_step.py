@@ -1,0 +1,82 @@
+"""Throughput of the jitted train step: burda_1l, batch 20 and 100, k = 1, 5, 50.
+
+    python benchmarks/train_step.py            # writes benchmarks/results/train_step.json
+
+Runs the trainer's own make_train_steps (lax.scan over many minibatches per dispatch) on random
+Bernoulli data of MNIST's shape (the step's cost does not depend on pixel values), and reports
+examples/s and GFLOP/s next to the float32 matmul rate measured in the same run.
+FLOPs per step = 6 B (216,800 + 206,800 K): forward + backward (x3) of the encoder's
+784*200 + 200*200 + 200*100 multiply-adds once per example and of the decoder's
+50*200 + 200*200 + 200*784 once per sample (x2 FLOPs each); see ../shared/PLATFORM.md.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from common import matmul_gflops, median_seconds, write
+
+from elbo_lab import objectives
+from elbo_lab.config import OptimConfig
+from elbo_lab.models import DeepLatentGaussian
+from elbo_lab.train import TrainState, make_optimizer, make_train_steps
+
+
+def flops_per_step(batch: int, k: int) -> float:
+    return 6.0 * batch * (216_800 + 206_800 * k)
+
+
+def bench(batch: int, k: int, steps: int, repeats: int) -> dict:
+    model = DeepLatentGaussian(784, [50], [[200, 200]])
+    rng = np.random.default_rng(0)
+    data = jnp.asarray(rng.uniform(size=(4096, 784)).astype(np.float32))
+    params = model.init(jax.random.key(0), np.asarray(data).mean(0))
+    optimizer = make_optimizer(OptimConfig(name="adam", epochs=1), steps_per_epoch=1000)
+    objective = objectives.build("iwae", model=model, k=k)
+    train_steps = make_train_steps(objective, optimizer, dynamic=True)
+    state = TrainState(params, optimizer.init(params), (), jnp.zeros((), jnp.int32))
+    idx = jnp.asarray(rng.integers(0, 4096, size=(steps, batch)))
+    key = jax.random.key(1)
+    holder = [state]
+
+    def go():
+        holder[0], m = train_steps(holder[0], data, idx, key)
+        jax.block_until_ready(m)
+
+    go()  # compile
+    per_step = median_seconds(go, repeats) / steps
+    return {
+        "batch": batch,
+        "k": k,
+        "ms_per_step": 1e3 * per_step,
+        "examples_per_s": batch / per_step,
+        "gflops": flops_per_step(batch, k) / per_step / 1e9,
+    }
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--repeats", type=int, default=5)
+    args = p.parse_args()
+    roof = matmul_gflops()
+    rows = []
+    for batch in (20, 100):
+        for k in (1, 5, 50):
+            steps = max(20, int(2e9 / flops_per_step(batch, k)))  # ~2 GFLOP per timed dispatch
+            row = bench(batch, k, steps, args.repeats)
+            row["fraction_of_matmul"] = row["gflops"] / roof
+            rows.append(row)
+            print(
+                f"B={batch:4d} k={k:3d}  {row['ms_per_step']:8.2f} ms/step  "
+                f"{row['examples_per_s']:9.0f} ex/s  {row['gflops']:6.1f} GFLOP/s  "
+                f"{100 * row['fraction_of_matmul']:5.1f}% of matmul"
+            )
+    path = write("train_step", {"matmul_gflops_f32_2048": roof, "model": "burda_1l", "rows": rows})
+    print(f"matmul roof {roof:.1f} GFLOP/s; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,50 @@
+"""The `elbo-lab` command: compose the Hydra config, validate it, train and evaluate.
+
+Kept short on purpose (like flax's examples/vae/main.py): the work is in train.run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from pathlib import Path
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from elbo_lab.config import ConfigError, to_train_config
+from elbo_lab.data import DataError
+
+CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+
+
+def run_id(overrides: str) -> str:
+    """The run folder's name from the job's overrides ("default" when there are none)."""
+    return overrides.replace("/", "_") or "default"
+
+
+OmegaConf.register_new_resolver("run_id", run_id, replace=True)
+
+
+@hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
+def main(cfg: DictConfig) -> float | None:
+    """Train and test one configuration; returns the test NLL (for sweepers), or None."""
+    from elbo_lab import train
+
+    try:
+        tc = to_train_config(cfg)
+        hc = HydraConfig.get()
+        if tc.logger.group is None and hc.mode == RunMode.MULTIRUN:
+            logger = dataclasses.replace(tc.logger, group=Path(hc.sweep.dir).name)
+            tc = dataclasses.replace(tc, logger=logger)
+        results = train.run(tc, hc.runtime.output_dir)
+    except (ConfigError, DataError) as e:
+        print(f"elbo-lab: error: {e}", file=sys.stderr)
+        sys.exit(2)
+    return results.get("test/nll")
+
+
+if __name__ == "__main__":
+    main()

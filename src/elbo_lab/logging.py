@@ -1,0 +1,122 @@
+"""One logger per run: the same records to `metrics.jsonl` in the run folder and to W&B.
+
+W&B is offline by default (works with no account and no network; `wandb sync` uploads later),
+`logger.mode=online` uploads as it goes, `logger=none` writes metrics.jsonl only. All of W&B's
+files stay inside the run folder.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import uuid
+from pathlib import Path
+from typing import Any
+
+METRICS_FILE = "metrics.jsonl"
+
+
+def read_metrics(run_dir: str | Path) -> list[dict]:
+    """Every record of a run's metrics.jsonl, in order."""
+    path = Path(run_dir) / METRICS_FILE
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+class RunLogger:
+    """Writes records; on resume, drops the records of epochs after the restored checkpoint.
+
+    Args:
+      run_dir: the run folder.
+      config: the resolved config (a plain dict), stored with the W&B run.
+      logger: "wandb" or "none"; mode: W&B mode; project/entity/group/tags: W&B fields.
+      resume_epoch: the epoch restored from a checkpoint (None for a fresh run): per-epoch records
+        up to it are kept; later ones, and the final test record, will be written again.
+    """
+
+    def __init__(
+        self,
+        run_dir: str | Path,
+        config: dict,
+        *,
+        logger: str = "wandb",
+        mode: str = "offline",
+        project: str = "elbo_lab",
+        entity: str | None = None,
+        group: str | None = None,
+        tags: tuple[str, ...] = (),
+        resume_epoch: int | None = None,
+    ):
+        self.run_dir = Path(run_dir)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        kept = [
+            r
+            for r in read_metrics(self.run_dir)
+            if resume_epoch is not None and r.get("epoch") is not None and r["epoch"] <= resume_epoch
+        ]
+        path = self.run_dir / METRICS_FILE
+        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        self._file = path.open("a")
+        self._wandb = None
+        if logger == "wandb" and mode != "disabled":
+            self._wandb = _init_wandb(self.run_dir, config, mode, project, entity, group, list(tags))
+
+    def log(self, record: dict[str, Any]) -> None:
+        """Append one record (flat dict of JSON numbers/strings; must hold "step")."""
+        self._file.write(json.dumps(record) + "\n")
+        self._file.flush()
+        if self._wandb is not None:
+            self._wandb.log({k: v for k, v in record.items() if k != "step"}, step=int(record["step"]))
+
+    def summary(self, values: dict[str, Any]) -> None:
+        """Final numbers: results.json in the run folder and the W&B run summary."""
+        (self.run_dir / "results.json").write_text(json.dumps(values, indent=2) + "\n")
+        if self._wandb is not None:
+            self._wandb.summary.update(values)
+
+    def figures(self, figs: dict[str, Any], step: int) -> None:
+        """Save matplotlib figures as PNG under figures/ and log them to W&B as images."""
+        import matplotlib.pyplot as plt
+
+        out = self.run_dir / "figures"
+        out.mkdir(exist_ok=True)
+        for name, fig in figs.items():
+            fig.savefig(out / f"{name}.png", dpi=110, bbox_inches="tight")
+        if self._wandb is not None:
+            import wandb
+
+            self._wandb.log({f"figures/{n}": wandb.Image(f) for n, f in figs.items()}, step=step)
+        for fig in figs.values():
+            plt.close(fig)
+
+    def close(self) -> None:
+        self._file.close()
+        if self._wandb is not None:
+            self._wandb.finish()
+            self._wandb = None
+
+
+def _init_wandb(run_dir: Path, config, mode, project, entity, group, tags):
+    import wandb
+
+    # Keep every W&B file inside the run folder (it otherwise also writes under the home folder).
+    wb = run_dir / "wandb_home"
+    for var, sub in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"), ("WANDB_DATA_DIR", "data")):
+        os.environ[var] = str(wb / sub)
+    id_file = run_dir / "wandb_id.txt"  # the same W&B run id across resumes of this folder
+    run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
+    id_file.write_text(run_id)
+    return wandb.init(
+        project=project,
+        entity=entity,
+        group=group,
+        tags=tags,
+        config=config,
+        dir=str(run_dir),
+        mode=mode,
+        id=run_id,
+        resume="allow",
+        name=run_dir.name,
+        settings=wandb.Settings(init_timeout=60, console="off", silent=True),
+    )

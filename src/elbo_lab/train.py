@@ -1,0 +1,218 @@
+"""The one trainer: a jitted, donated update, scanned over many minibatches per dispatch.
+
+Keys: run_key = key(seed) splits into named streams by fold_in; the update at global step s uses
+fold_in(train_key, s), epoch e's shuffle uses fold_in(shuffle_key, e), its validation fold_in
+(val_key, e). Nothing random lives in the state, so a resumed run repeats a never-killed one
+exactly.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import time
+from functools import partial
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from tqdm.auto import tqdm
+
+from elbo_lab import data as data_lib
+from elbo_lab import estimators, figures, objectives
+from elbo_lab.checkpoint import Checkpointer
+from elbo_lab.config import OptimConfig, TrainConfig, objective_hyper
+from elbo_lab.logging import RunLogger
+from elbo_lab.models import DeepLatentGaussian
+
+DONE_FILE = "done.json"
+
+
+class TrainState(NamedTuple):
+    params: Any
+    opt_state: Any
+    obj_state: Any  # the objective's own state (empty for elbo/iwae)
+    step: jax.Array  # int32 global step
+
+
+def schedule(cfg: OptimConfig) -> tuple[list[int], list[float]]:
+    """(epochs per stage, learning rate per stage). adam: one stage at lr; burda: the IWAE
+    paper's 8 stages, stage i running 3^i epochs at lr * 10^(-i/7) (scaled by epoch_scale)."""
+    if cfg.name == "adam":
+        return [int(cfg.epochs)], [cfg.lr]
+    epochs = [max(1, round(cfg.epoch_scale * 3**i)) for i in range(cfg.stages)]
+    return epochs, [cfg.lr * 10 ** (-i / 7) for i in range(cfg.stages)]
+
+
+def learning_rate(cfg: OptimConfig, steps_per_epoch: int) -> optax.Schedule:
+    """The stage-wise learning rate of `schedule` as a function of the step."""
+    epochs, lrs = schedule(cfg)
+    boundaries = np.cumsum(epochs)[:-1] * steps_per_epoch
+    return optax.piecewise_constant_schedule(
+        lrs[0], {int(b): lrs[i + 1] / lrs[i] for i, b in enumerate(boundaries)}
+    )
+
+
+def make_optimizer(cfg: OptimConfig, steps_per_epoch: int) -> optax.GradientTransformation:
+    lr = learning_rate(cfg, steps_per_epoch)
+    return optax.adam(lr, b1=cfg.b1, b2=cfg.b2, eps=cfg.eps)
+
+
+def make_train_steps(objective: objectives.Objective, optimizer, *, dynamic: bool):
+    """A jitted fn(state, data [N, X], idx [S, B], train_key) -> (state, metrics).
+
+    Runs S updates in one lax.scan; minibatch i is data[idx[i]], binarized afresh when `dynamic`.
+    `metrics` are the means over the S updates. The state's buffers are donated.
+    """
+
+    def update(state: TrainState, x_probs: jax.Array, key: jax.Array):
+        k_bin, k_obj = jax.random.split(key)
+        x = jax.random.bernoulli(k_bin, x_probs).astype(jnp.float32) if dynamic else x_probs
+        grad_fn = jax.value_and_grad(objective.loss, has_aux=True)
+        (_, (metrics, obj_state)), grads = grad_fn(state.params, state.obj_state, k_obj, x)
+        updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
+        params = optax.apply_updates(state.params, updates)
+        metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+        return TrainState(params, opt_state, obj_state, state.step + 1), metrics
+
+    @partial(jax.jit, donate_argnums=0)
+    def train_steps(state, data, idx, train_key):
+        def body(state, batch_idx):
+            return update(state, data[batch_idx], jax.random.fold_in(train_key, state.step))
+
+        state, metrics = jax.lax.scan(body, state, idx)
+        return state, jax.tree.map(jnp.mean, metrics)
+
+    return train_steps
+
+
+def build(cfg: TrainConfig, splits: data_lib.Splits):
+    """(model, objective, optimizer, steps per epoch) for a config and its data."""
+    m = cfg.model
+    model = DeepLatentGaussian(splits.train.shape[1], m.latent_dims, m.hidden_dims)
+    objective = objectives.build(cfg.objective.name, model=model, **objective_hyper(cfg.objective))
+    steps_per_epoch = splits.train.shape[0] // cfg.batch_size
+    if steps_per_epoch < 1:
+        raise ValueError(f"batch_size {cfg.batch_size} exceeds the {splits.train.shape[0]} train examples")
+    return model, objective, make_optimizer(cfg.optim, steps_per_epoch), steps_per_epoch
+
+
+def init_state(cfg: TrainConfig, model, objective, optimizer, splits) -> TrainState:
+    params = model.init(jax.random.fold_in(jax.random.key(cfg.seed), 0), splits.train.mean(0))
+    return TrainState(params, optimizer.init(params), objective.init(), jnp.zeros((), jnp.int32))
+
+
+def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
+    """Train (or resume) the run in `run_dir`, evaluate it, and return the final summary.
+
+    Writes metrics.jsonl, checkpoints/, figures/, results.json and, last, done.json. If done.json
+    exists the run is finished and its results are returned without any work.
+    """
+    run_dir = Path(run_dir)
+    done = run_dir / DONE_FILE
+    if done.exists():
+        return json.loads((run_dir / "results.json").read_text())
+    splits = data_lib.load(cfg.data.name, cfg.data.root, download=cfg.data.download, mirror=cfg.data.mirror)
+    model, objective, optimizer, steps_per_epoch = build(cfg, splits)
+    epochs_per_stage, _ = schedule(cfg.optim)
+    total_epochs = int(sum(epochs_per_stage))
+    lr_at = learning_rate(cfg.optim, steps_per_epoch)
+
+    run_key = jax.random.key(cfg.seed)
+    train_key, shuffle_key, val_key, test_key = (jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4))
+
+    ckpt = Checkpointer(run_dir)
+    state = init_state(cfg, model, objective, optimizer, splits)
+    start_epoch = ckpt.latest_epoch()
+    if start_epoch is not None:
+        state, _ = ckpt.restore(start_epoch, state)
+    start_epoch = start_epoch or 0
+
+    lg = cfg.logger
+    logger = RunLogger(
+        run_dir,
+        dataclasses.asdict(cfg),
+        logger=lg.name,
+        mode=lg.mode,
+        project=lg.project,
+        entity=lg.entity,
+        group=lg.group,
+        tags=tuple(lg.tags),
+        resume_epoch=start_epoch if start_epoch else None,
+    )
+    try:
+        train_data = jnp.asarray(splits.train)
+        train_steps = make_train_steps(objective, optimizer, dynamic=splits.dynamic)
+        b = cfg.batch_size
+        # Minibatches per dispatch: the largest divisor of the epoch not above steps_per_dispatch,
+        # so every dispatch has one shape and compiles once.
+        spd = max(d for d in range(1, min(cfg.steps_per_dispatch, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+        bar = tqdm(
+            total=total_epochs * steps_per_epoch,
+            initial=start_epoch * steps_per_epoch,
+            unit="step",
+            disable=not cfg.progress,
+            dynamic_ncols=True,
+        )
+        for epoch in range(start_epoch + 1, total_epochs + 1):
+            perm = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), splits.train.shape[0]))
+            idx = perm[: steps_per_epoch * b].reshape(steps_per_epoch, b)
+            t0, sums, weight = time.perf_counter(), {}, 0
+            for s in range(0, steps_per_epoch, spd):
+                chunk = idx[s : s + spd]
+                state, metrics = train_steps(state, train_data, jnp.asarray(chunk), train_key)
+                metrics = jax.device_get(metrics)
+                n = len(chunk)
+                for k, v in metrics.items():
+                    sums[k] = sums.get(k, 0.0) + float(v) * n
+                weight += n
+                bar.update(n)
+                rate = weight * b / (time.perf_counter() - t0)
+                bar.set_postfix(epoch=epoch, loss=f"{float(metrics['loss']):.2f}", ex_s=f"{rate:.0f}")
+            seconds = time.perf_counter() - t0
+            step = int(state.step)
+            record = {"epoch": epoch, "step": step, "lr": float(lr_at(step - 1))}
+            record.update({f"train/{k}": v / weight for k, v in sums.items()})
+            record.update({"train/seconds_per_epoch": seconds, "train/examples_per_s": steps_per_epoch * b / seconds})
+            if cfg.eval.val_every and epoch % cfg.eval.val_every == 0:
+                summary, _ = estimators.evaluate(
+                    state.params, model, splits.valid, jax.random.fold_in(val_key, epoch),
+                    ks=cfg.eval.val_ks, rows_per_chunk=cfg.eval.rows_per_chunk, desc="valid",
+                    progress=cfg.progress,
+                )
+                record.update({f"val/{k}": v for k, v in summary.items()})
+            logger.log(record)
+            if epoch % cfg.checkpoint_every == 0 or epoch == total_epochs:
+                ckpt.save(epoch, state, {"epoch": epoch, "step": step})
+        bar.close()
+
+        results = {"epochs": total_epochs, "steps": int(state.step)}
+        if cfg.eval.test:
+            results.update(
+                test_evaluation(cfg, model, state.params, splits, test_key, logger, int(state.step))
+            )
+        logger.summary(results)
+        done.write_text(json.dumps({"epochs": total_epochs}) + "\n")
+        return results
+    finally:
+        logger.close()
+        ckpt.close()
+
+
+def test_evaluation(cfg: TrainConfig, model, params, splits, key, logger: RunLogger, step: int):
+    """The full ladder on the test split (log p(x) = IWAE with the largest K) and the figures."""
+    ks = sorted(set(cfg.eval.ks) | ({cfg.objective.k} if max(cfg.eval.ks) % cfg.objective.k == 0 else set()))
+    x = splits.test if cfg.eval.test_examples is None else splits.test[: cfg.eval.test_examples]
+    summary, per = estimators.evaluate(
+        params, model, x, key, ks=ks, rows_per_chunk=cfg.eval.rows_per_chunk, desc="test",
+        progress=cfg.progress,
+    )
+    results = {f"test/{k}": v for k, v in summary.items()}
+    logger.log({"step": step, **results})  # no "epoch": a resumed run writes it again
+    if cfg.eval.figures:
+        figs = figures.run_figures(model, params, x, summary, ks, jax.random.fold_in(key, 1))
+        logger.figures(figs, step=step)
+    return results
