@@ -28,8 +28,16 @@ class ModelConfig:
 
 @dataclass(frozen=True)
 class ObjectiveConfig:
+    """All objectives' hyper-parameters; each objective's builder takes the ones it names."""
+
     name: str = "elbo"
-    k: int = 1
+    k: int = 1  # samples per example (for hmc: of the encoder's own bound)
+    # hmc only (Hoffman 2017): chains started from q(z | x), run on p(z | x)
+    num_steps: int = 5  # HMC transitions per update
+    num_leapfrog: int = 10
+    step_size: float = 0.05  # initial; adapted towards target_accept during training
+    target_accept: float = 0.8
+    encoder: str = "elbo"  # the encoder's bound: elbo | iwae (with k samples)
 
 
 @dataclass(frozen=True)

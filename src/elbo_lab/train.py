@@ -29,6 +29,7 @@ from elbo_lab.logging import RunLogger
 from elbo_lab.models import DeepLatentGaussian
 
 DONE_FILE = "done.json"
+CONFIG_FILE = "config.json"  # the validated, resolved TrainConfig of a run
 
 
 class TrainState(NamedTuple):
@@ -124,6 +125,8 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     run_key = jax.random.key(cfg.seed)
     train_key, shuffle_key, val_key, test_key = (jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4))
 
+    run_dir.mkdir(parents=True, exist_ok=True)
+    (run_dir / CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
     ckpt = Checkpointer(run_dir)
     state = init_state(cfg, model, objective, optimizer, splits)
     start_epoch = ckpt.latest_epoch()
@@ -216,3 +219,41 @@ def test_evaluation(cfg: TrainConfig, model, params, splits, key, logger: RunLog
         figs = figures.run_figures(model, params, x, summary, ks, jax.random.fold_in(key, 1))
         logger.figures(figs, step=step)
     return results
+
+
+class LoadedRun(NamedTuple):
+    cfg: TrainConfig
+    model: DeepLatentGaussian
+    objective: objectives.Objective
+    state: TrainState
+    splits: data_lib.Splits
+    epoch: int
+
+
+def load_run(run_dir: str | Path, epoch: int | None = None, *, data_root: str | None = None) -> LoadedRun:
+    """A run folder's config, model, data and trained state (the latest checkpoint by default).
+
+    `data_root` overrides the data root recorded in the run (the data may have moved).
+    """
+    from omegaconf import OmegaConf
+
+    from elbo_lab.config import ConfigError, to_train_config
+
+    run_dir = Path(run_dir)
+    if not (run_dir / CONFIG_FILE).exists():
+        raise ConfigError(f"{run_dir} is not an elbo-lab run folder (no {CONFIG_FILE})")
+    cfg = to_train_config(OmegaConf.create(json.loads((run_dir / CONFIG_FILE).read_text())))
+    if data_root is not None:
+        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=data_root))
+    d = cfg.data
+    splits = data_lib.load(d.name, d.root, download=d.download, mirror=d.mirror)
+    model, objective, optimizer, _ = build(cfg, splits)
+    ckpt = Checkpointer(run_dir)
+    try:
+        epoch = ckpt.latest_epoch() if epoch is None else epoch
+        if epoch is None:
+            raise ConfigError(f"{run_dir} has no checkpoint yet")
+        state, _ = ckpt.restore(epoch, init_state(cfg, model, objective, optimizer, splits))
+    finally:
+        ckpt.close()
+    return LoadedRun(cfg, model, objective, state, splits, epoch)
