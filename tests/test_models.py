@@ -47,7 +47,9 @@ def test_init_follows_the_paper(model_and_params):
     p = np.clip(x_mean, 1e-3, 1 - 1e-3)
     np.testing.assert_allclose(bias, np.log(p / (1 - p)), rtol=1e-5, atol=1e-5)
     assert not np.any(np.asarray(params["enc0"]["Dense_0"]["bias"]))  # zero biases
-    kernel = np.asarray(params["enc0"]["Dense_0"]["kernel"])  # Glorot uniform: |w| <= sqrt(6/(in+out))
+    kernel = np.asarray(
+        params["enc0"]["Dense_0"]["kernel"]
+    )  # Glorot uniform: |w| <= sqrt(6/(in+out))
     limit = np.sqrt(6.0 / (784 + 200))
     assert np.abs(kernel).max() <= limit and np.abs(kernel).max() > 0.9 * limit
 
@@ -67,4 +69,6 @@ def test_gaussian_log_pdf_matches_scipy():
 
     z, m, s = np.array([0.3, -1.2]), np.array([0.1, 0.5]), np.array([-0.2, 0.4])
     want = norm.logpdf(z, m, np.exp(s)).sum()
-    assert float(gaussian_log_pdf(jnp.asarray(z), jnp.asarray(m), jnp.asarray(s))) == pytest.approx(want, rel=1e-5)
+    assert float(gaussian_log_pdf(jnp.asarray(z), jnp.asarray(m), jnp.asarray(s))) == pytest.approx(
+        want, rel=1e-5
+    )

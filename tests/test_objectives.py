@@ -50,7 +50,9 @@ def test_exact_posterior_makes_every_bound_exact():
     params = model.exact_posterior_q_params(params)
     x = data(model, params, 8)
     exact = model.exact_log_marginal(params, x)
-    summary, per = estimators.evaluate(params, model, x, jax.random.key(0), ks=(1, 5, 50, 500), progress=False)
+    summary, per = estimators.evaluate(
+        params, model, x, jax.random.key(0), ks=(1, 5, 50, 500), progress=False
+    )
     for k in (1, 5, 50, 500):
         np.testing.assert_allclose(per[f"iwae_{k}"], exact, atol=1e-3)
     np.testing.assert_allclose(per["elbo"], exact, atol=1e-3)
@@ -69,9 +71,9 @@ def test_bounds_lie_below_log_px_and_rise_with_k():
     x = data(model, params, 4)
     exact = model.exact_log_marginal(params, x)
     k_max = 20_000
-    lw = jax.vmap(lambda kk, xx: objectives.log_weights(params, kk, xx, model=model, k=k_max).log_w)(
-        jax.random.split(jax.random.key(5), len(x)), jnp.asarray(x)
-    )
+    lw = jax.vmap(
+        lambda kk, xx: objectives.log_weights(params, kk, xx, model=model, k=k_max).log_w
+    )(jax.random.split(jax.random.key(5), len(x)), jnp.asarray(x))
     lw = np.asarray(lw, np.float64)
     prev_mean = None
     for k in (1, 5, 50):

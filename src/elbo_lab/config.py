@@ -172,6 +172,19 @@ def to_train_config(cfg: DictConfig) -> TrainConfig:
     _check(ev.test_examples is None or ev.test_examples >= 1, "eval.test_examples must be >= 1")
     _check(lg.name in LOGGERS, f"unknown logger {lg.name!r}; valid: {', '.join(LOGGERS)}")
     _check(lg.mode in WANDB_MODES, f"logger.mode must be one of {', '.join(WANDB_MODES)}")
+    if o.name == "hmc":  # the HMC-refined objective's chain and step-size adaptation
+        encoders = ("elbo", "iwae")  # the bounds its encoder can be trained with
+        _check(o.num_steps >= 1, f"objective.num_steps must be >= 1, got {o.num_steps}")
+        _check(o.num_leapfrog >= 1, f"objective.num_leapfrog must be >= 1, got {o.num_leapfrog}")
+        _check(o.step_size > 0, f"objective.step_size must be positive, got {o.step_size}")
+        _check(
+            0 < o.target_accept < 1,
+            f"objective.target_accept must lie strictly between 0 and 1, got {o.target_accept}",
+        )
+        _check(
+            o.encoder in encoders,
+            f"unknown objective.encoder {o.encoder!r}; valid: {', '.join(encoders)}",
+        )
     return tc
 
 

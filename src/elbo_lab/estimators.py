@@ -72,7 +72,7 @@ def make_ladder_fn(model, *, k_max: int, chunk: int):
 
 
 def iwae_ladder(log_w: np.ndarray, ks: Sequence[int]) -> dict[int, np.ndarray]:
-    """Per-example IWAE-k estimates [N] from log weights [N, K_max], for each k (k=1 is the ELBO)."""
+    """Per-example IWAE-k estimates [N] from log weights [N, K_max] for each k (k=1: ELBO)."""
     out = {}
     for k in ks:
         groups = log_w.shape[1] // k
@@ -110,7 +110,9 @@ def evaluate(
     ladder = make_ladder_fn(model, k_max=k_max, chunk=chunk)
     n = x.shape[0]
     parts: dict[str, list[np.ndarray]] = {}
-    for start in tqdm(range(0, n, batch), desc=desc, unit="batch", disable=not progress, leave=False):
+    for start in tqdm(
+        range(0, n, batch), desc=desc, unit="batch", disable=not progress, leave=False
+    ):
         xb = np.asarray(x[start : start + batch], np.float32)
         m = xb.shape[0]
         if m < batch:  # pad, so the last batch reuses the compiled shape

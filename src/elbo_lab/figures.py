@@ -23,14 +23,34 @@ def image_grid(images: np.ndarray, rows: int, side: int = 28) -> np.ndarray:
     )
 
 
-def ladder_figure(summary: dict[str, float], ks: Sequence[int], title: str = ""):
-    """Bound against K on a log axis, ±2 standard errors, with log p(x) = IWAE-K_max as a line."""
+def ladder_figure(
+    summary: dict[str, float],
+    ks: Sequence[int],
+    title: str = "",
+    ais: tuple[float, float] | None = None,
+):
+    """Bound against K on a log axis, ±2 standard errors, with log p(x) = IWAE-K_max as a line.
+
+    `ais`: (mean, standard error) of an AIS estimate of log p(x) on the same examples, drawn as a
+    horizontal band of ±2 standard errors.
+    """
     ks = sorted(ks)
     fig, ax = plt.subplots(figsize=(5, 3.5))
     means = [summary[f"iwae_{k}"] for k in ks]
     errs = [2 * summary[f"iwae_{k}_se"] for k in ks]
     ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3, label="IWAE-K (K=1: ELBO)")
     ax.axhline(summary["log_px"], color="k", ls="--", lw=1, label=f"log p(x) ≈ IWAE-{max(ks)}")
+    if ais is not None:
+        mean, se = ais
+        ax.axhspan(
+            mean - 2 * se,
+            mean + 2 * se,
+            color="tab:orange",
+            alpha=0.3,
+            lw=0,
+            label="log p(x), AIS ±2 SE",
+        )
+        ax.axhline(mean, color="tab:orange", lw=1)
     ax.set_xscale("log")
     ax.set_xlabel("K (importance samples)")
     ax.set_ylabel("nats per example")
@@ -46,7 +66,9 @@ def run_figures(model, params, x: np.ndarray, summary, ks, key, n: int = 64) -> 
     z = jax.vmap(lambda k: model.sample_prior(params, k))(jax.random.split(k_prior, n))
     samples = np.asarray(jax.vmap(lambda zz: model.decode_mean(params, zz))(z))
     xs = np.asarray(x[: n // 2])
-    zq = jax.vmap(lambda k, xx: model.sample_q(params, k, xx)[0])(jax.random.split(k_q, len(xs)), xs)
+    zq = jax.vmap(lambda k, xx: model.sample_q(params, k, xx)[0])(
+        jax.random.split(k_q, len(xs)), xs
+    )
     recon = np.asarray(jax.vmap(lambda zz: model.decode_mean(params, zz))(zq))
     out = {}
     for name, img, title in (

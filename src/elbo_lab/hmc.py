@@ -76,7 +76,9 @@ def transition(
     h0 = -state.log_density + 0.5 * jnp.sum(r0 * r0)
     h1 = -proposal.log_density + 0.5 * jnp.sum(r1 * r1)
     energy_error = h1 - h0
-    accept_prob = jnp.where(jnp.isfinite(energy_error), jnp.minimum(1.0, jnp.exp(-energy_error)), 0.0)
+    accept_prob = jnp.where(
+        jnp.isfinite(energy_error), jnp.minimum(1.0, jnp.exp(-energy_error)), 0.0
+    )
     accepted = jax.random.uniform(k_acc) < accept_prob
     new = jax.tree.map(lambda a, b: jnp.where(accepted, a, b), proposal, state)
     return new, HMCInfo(accept_prob, accepted, energy_error)

@@ -53,21 +53,27 @@ class RunLogger:
         kept = [
             r
             for r in read_metrics(self.run_dir)
-            if resume_epoch is not None and r.get("epoch") is not None and r["epoch"] <= resume_epoch
+            if resume_epoch is not None
+            and r.get("epoch") is not None
+            and r["epoch"] <= resume_epoch
         ]
         path = self.run_dir / METRICS_FILE
         path.write_text("".join(json.dumps(r) + "\n" for r in kept))
         self._file = path.open("a")
         self._wandb = None
         if logger == "wandb" and mode != "disabled":
-            self._wandb = _init_wandb(self.run_dir, config, mode, project, entity, group, list(tags))
+            self._wandb = _init_wandb(
+                self.run_dir, config, mode, project, entity, group, list(tags)
+            )
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (flat dict of JSON numbers/strings; must hold "step")."""
         self._file.write(json.dumps(record) + "\n")
         self._file.flush()
         if self._wandb is not None:
-            self._wandb.log({k: v for k, v in record.items() if k != "step"}, step=int(record["step"]))
+            self._wandb.log(
+                {k: v for k, v in record.items() if k != "step"}, step=int(record["step"])
+            )
 
     def summary(self, values: dict[str, Any]) -> None:
         """Final numbers: results.json in the run folder and the W&B run summary."""
@@ -102,7 +108,11 @@ def _init_wandb(run_dir: Path, config, mode, project, entity, group, tags):
 
     # Keep every W&B file inside the run folder (it otherwise also writes under the home folder).
     wb = run_dir / "wandb_home"
-    for var, sub in (("WANDB_CACHE_DIR", "cache"), ("WANDB_CONFIG_DIR", "config"), ("WANDB_DATA_DIR", "data")):
+    for var, sub in (
+        ("WANDB_CACHE_DIR", "cache"),
+        ("WANDB_CONFIG_DIR", "config"),
+        ("WANDB_DATA_DIR", "data"),
+    ):
         os.environ[var] = str(wb / sub)
     id_file = run_dir / "wandb_id.txt"  # the same W&B run id across resumes of this folder
     run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]

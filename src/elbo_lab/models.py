@@ -72,7 +72,9 @@ class DeepLatentGaussian:
         ((200, 200), (100, 100)); the decoder mirrors them.
     """
 
-    def __init__(self, x_dim: int, latent_dims: Sequence[int], hidden_dims: Sequence[Sequence[int]]):
+    def __init__(
+        self, x_dim: int, latent_dims: Sequence[int], hidden_dims: Sequence[Sequence[int]]
+    ):
         if len(latent_dims) != len(hidden_dims):
             raise ValueError("latent_dims and hidden_dims need one entry per stochastic layer")
         self.x_dim = int(x_dim)
@@ -96,7 +98,7 @@ class DeepLatentGaussian:
             bias = np.log(p) - np.log1p(-p)
         params = {}
         below = (self.x_dim,) + self.latent_dims[:-1]
-        for i, (h, d) in enumerate(zip(self.hidden_dims, self.latent_dims, strict=True)):
+        for i, d in enumerate(self.latent_dims):
             key, k_enc, k_dec = jax.random.split(key, 3)
             params[f"enc{i}"] = self._enc[i].init(k_enc, jnp.zeros((below[i],)))["params"]
             dec = self._decoder(i, bias)
@@ -236,4 +238,3 @@ class LinearGaussian:
             "c": jnp.asarray(c, jnp.float32),
             "log_s": jnp.asarray(log_s, jnp.float32),
         }
-

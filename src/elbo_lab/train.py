@@ -76,7 +76,7 @@ def make_train_steps(objective: objectives.Objective, optimizer, *, dynamic: boo
         (_, (metrics, obj_state)), grads = grad_fn(state.params, state.obj_state, k_obj, x)
         updates, opt_state = optimizer.update(grads, state.opt_state, state.params)
         params = optax.apply_updates(state.params, updates)
-        metrics = {**metrics, "grad_norm": optax.global_norm(grads)}
+        metrics = {**metrics, "grad_norm": optax.tree.norm(grads)}
         return TrainState(params, opt_state, obj_state, state.step + 1), metrics
 
     @partial(jax.jit, donate_argnums=0)
@@ -97,13 +97,23 @@ def build(cfg: TrainConfig, splits: data_lib.Splits):
     objective = objectives.build(cfg.objective.name, model=model, **objective_hyper(cfg.objective))
     steps_per_epoch = splits.train.shape[0] // cfg.batch_size
     if steps_per_epoch < 1:
-        raise ValueError(f"batch_size {cfg.batch_size} exceeds the {splits.train.shape[0]} train examples")
+        raise ValueError(
+            f"batch_size {cfg.batch_size} exceeds the {splits.train.shape[0]} train examples"
+        )
     return model, objective, make_optimizer(cfg.optim, steps_per_epoch), steps_per_epoch
 
 
 def init_state(cfg: TrainConfig, model, objective, optimizer, splits) -> TrainState:
-    params = model.init(jax.random.fold_in(jax.random.key(cfg.seed), 0), splits.train.mean(0))
-    return TrainState(params, optimizer.init(params), objective.init(), jnp.zeros((), jnp.int32))
+    x_mean = splits.train.mean(0)
+
+    @jax.jit  # one compiled call instead of hundreds of small eager ones (seconds on this CPU)
+    def init(key):
+        params = model.init(key, x_mean)
+        return TrainState(
+            params, optimizer.init(params), objective.init(), jnp.zeros((), jnp.int32)
+        )
+
+    return init(jax.random.fold_in(jax.random.key(cfg.seed), 0))
 
 
 def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
@@ -116,23 +126,27 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     done = run_dir / DONE_FILE
     if done.exists():
         return json.loads((run_dir / "results.json").read_text())
-    splits = data_lib.load(cfg.data.name, cfg.data.root, download=cfg.data.download, mirror=cfg.data.mirror)
+    splits = data_lib.load(
+        cfg.data.name, cfg.data.root, download=cfg.data.download, mirror=cfg.data.mirror
+    )
     model, objective, optimizer, steps_per_epoch = build(cfg, splits)
     epochs_per_stage, _ = schedule(cfg.optim)
     total_epochs = int(sum(epochs_per_stage))
     lr_at = learning_rate(cfg.optim, steps_per_epoch)
 
     run_key = jax.random.key(cfg.seed)
-    train_key, shuffle_key, val_key, test_key = (jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4))
+    train_key, shuffle_key, val_key, test_key = (
+        jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4)
+    )
 
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
     ckpt = Checkpointer(run_dir)
     state = init_state(cfg, model, objective, optimizer, splits)
-    start_epoch = ckpt.latest_epoch()
-    if start_epoch is not None:
-        state, _ = ckpt.restore(start_epoch, state)
-    start_epoch = start_epoch or 0
+    start_epoch = 0
+    restored = ckpt.restore_latest(state)
+    if restored is not None:
+        start_epoch, state, _ = restored
 
     lg = cfg.logger
     logger = RunLogger(
@@ -152,7 +166,11 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
         b = cfg.batch_size
         # Minibatches per dispatch: the largest divisor of the epoch not above steps_per_dispatch,
         # so every dispatch has one shape and compiles once.
-        spd = max(d for d in range(1, min(cfg.steps_per_dispatch, steps_per_epoch) + 1) if steps_per_epoch % d == 0)
+        spd = max(
+            d
+            for d in range(1, min(cfg.steps_per_dispatch, steps_per_epoch) + 1)
+            if steps_per_epoch % d == 0
+        )
         bar = tqdm(
             total=total_epochs * steps_per_epoch,
             initial=start_epoch * steps_per_epoch,
@@ -161,7 +179,11 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
             dynamic_ncols=True,
         )
         for epoch in range(start_epoch + 1, total_epochs + 1):
-            perm = np.asarray(jax.random.permutation(jax.random.fold_in(shuffle_key, epoch), splits.train.shape[0]))
+            perm = np.asarray(
+                jax.random.permutation(
+                    jax.random.fold_in(shuffle_key, epoch), splits.train.shape[0]
+                )
+            )
             idx = perm[: steps_per_epoch * b].reshape(steps_per_epoch, b)
             t0, sums, weight = time.perf_counter(), {}, 0
             for s in range(0, steps_per_epoch, spd):
@@ -174,16 +196,28 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
                 weight += n
                 bar.update(n)
                 rate = weight * b / (time.perf_counter() - t0)
-                bar.set_postfix(epoch=epoch, loss=f"{float(metrics['loss']):.2f}", ex_s=f"{rate:.0f}")
+                bar.set_postfix(
+                    epoch=epoch, loss=f"{float(metrics['loss']):.2f}", ex_s=f"{rate:.0f}"
+                )
             seconds = time.perf_counter() - t0
             step = int(state.step)
             record = {"epoch": epoch, "step": step, "lr": float(lr_at(step - 1))}
             record.update({f"train/{k}": v / weight for k, v in sums.items()})
-            record.update({"train/seconds_per_epoch": seconds, "train/examples_per_s": steps_per_epoch * b / seconds})
+            record.update(
+                {
+                    "train/seconds_per_epoch": seconds,
+                    "train/examples_per_s": steps_per_epoch * b / seconds,
+                }
+            )
             if cfg.eval.val_every and epoch % cfg.eval.val_every == 0:
                 summary, _ = estimators.evaluate(
-                    state.params, model, splits.valid, jax.random.fold_in(val_key, epoch),
-                    ks=cfg.eval.val_ks, rows_per_chunk=cfg.eval.rows_per_chunk, desc="valid",
+                    state.params,
+                    model,
+                    splits.valid,
+                    jax.random.fold_in(val_key, epoch),
+                    ks=cfg.eval.val_ks,
+                    rows_per_chunk=cfg.eval.rows_per_chunk,
+                    desc="valid",
                     progress=cfg.progress,
                 )
                 record.update({f"val/{k}": v for k, v in summary.items()})
@@ -207,10 +241,18 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
 
 def test_evaluation(cfg: TrainConfig, model, params, splits, key, logger: RunLogger, step: int):
     """The full ladder on the test split (log p(x) = IWAE with the largest K) and the figures."""
-    ks = sorted(set(cfg.eval.ks) | ({cfg.objective.k} if max(cfg.eval.ks) % cfg.objective.k == 0 else set()))
+    ks = sorted(
+        set(cfg.eval.ks) | ({cfg.objective.k} if max(cfg.eval.ks) % cfg.objective.k == 0 else set())
+    )
     x = splits.test if cfg.eval.test_examples is None else splits.test[: cfg.eval.test_examples]
     summary, per = estimators.evaluate(
-        params, model, x, key, ks=ks, rows_per_chunk=cfg.eval.rows_per_chunk, desc="test",
+        params,
+        model,
+        x,
+        key,
+        ks=ks,
+        rows_per_chunk=cfg.eval.rows_per_chunk,
+        desc="test",
         progress=cfg.progress,
     )
     results = {f"test/{k}": v for k, v in summary.items()}
@@ -230,7 +272,9 @@ class LoadedRun(NamedTuple):
     epoch: int
 
 
-def load_run(run_dir: str | Path, epoch: int | None = None, *, data_root: str | None = None) -> LoadedRun:
+def load_run(
+    run_dir: str | Path, epoch: int | None = None, *, data_root: str | None = None
+) -> LoadedRun:
     """A run folder's config, model, data and trained state (the latest checkpoint by default).
 
     `data_root` overrides the data root recorded in the run (the data may have moved).

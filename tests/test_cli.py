@@ -1,0 +1,195 @@
+"""The command line: every config group composes, user errors stop cleanly, sweeps, resume, W&B."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from hydra import compose, initialize_config_dir
+
+from elbo_lab.cli import CONFIG_DIR
+from elbo_lab.config import ConfigError, to_train_config
+from elbo_lab.logging import read_metrics
+
+# A run small enough for tests: 96 minibatches of 100 per epoch on the shipped mnist_small.
+FAST = [
+    "batch_size=100",
+    "eval.ks=[1,10]",
+    "eval.val_ks=[1,5]",
+    "eval.test_examples=50",
+    "eval.figures=false",
+    "progress=false",
+    "logger=none",
+]
+TIMING = ("train/seconds_per_epoch", "train/examples_per_s")
+
+
+def elbo_lab(*args, cwd, timeout=300):
+    """Run the installed console script as a user would; returns the CompletedProcess."""
+    exe = Path(sys.executable).with_name("elbo-lab")
+    return subprocess.run(
+        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env()
+    )
+
+
+def _env():
+    env = dict(os.environ)
+    env.pop("ELBO_LAB_DATA", None)
+    env["WANDB_MODE"] = "offline"
+    env.pop("WANDB_API_KEY", None)
+    return env
+
+
+def compose_cfg(*overrides):
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=list(overrides))
+
+
+def group_options():
+    root = Path(CONFIG_DIR)
+    return [
+        (group.name, f.stem)
+        for group in sorted(p for p in root.iterdir() if p.is_dir())
+        for f in sorted(group.glob("*.yaml"))
+    ]
+
+
+@pytest.mark.parametrize("group,option", group_options())
+def test_every_config_option_composes_and_validates(group, option):
+    tc = to_train_config(compose_cfg(f"{group}={option}"))
+    if group in ("model", "objective", "data", "optim"):
+        assert getattr(tc, group).name == option
+
+
+@pytest.mark.parametrize(
+    "override,message",
+    [
+        ("objective.k=0", "objective.k must be a positive number of samples"),
+        ("optim.lr=-0.1", "optim.lr must be positive"),
+        ("data.name=cifar", "unknown dataset 'cifar'; valid: mnist_small, mnist"),
+        ("eval.ks=[1,3,50]", "every K must divide the largest"),
+        ("batch_size=zero", "batch_size"),
+    ],
+)
+def test_bad_values_stop_with_a_message_naming_what_is_valid(override, message):
+    with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        to_train_config(compose_cfg(override))
+
+
+def test_cli_user_errors_exit_2_without_traceback(tmp_path):
+    r = elbo_lab("objective.k=-5", f"out_root={tmp_path}", cwd=tmp_path)
+    assert r.returncode == 2, r.stderr
+    assert "objective.k must be a positive number" in r.stderr
+    assert "Traceback" not in r.stderr
+    r = elbo_lab("model=burda_3l", f"out_root={tmp_path}", cwd=tmp_path)
+    assert r.returncode != 0
+    assert "burda_1l" in r.stderr and "burda_2l" in r.stderr  # Hydra lists the valid options
+    assert "Traceback" not in r.stderr
+    r = elbo_lab("data=mnist", "data.download=false", f"data.root={tmp_path}/none", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "train-images-idx3-ubyte.gz" in r.stderr  # says which files to put where
+
+
+def test_train_run_every_model_and_objective(tmp_path):
+    """One short epoch of each architecture with each objective, through the real trainer."""
+    from elbo_lab import train
+
+    for model in ("burda_1l", "burda_2l"):
+        for objective in ("elbo", "iwae"):
+            overrides = [f"model={model}", f"objective={objective}", "optim.epochs=1", *FAST]
+            tc = to_train_config(compose_cfg(*overrides, "batch_size=400"))
+            results = train.run(tc, tmp_path / f"{model}-{objective}")
+            assert results["test/elbo"] <= results["test/iwae_10"] + 0.5  # IWAE-10 >= ELBO (MC)
+            assert results["test/nll"] > 0 and results["epochs"] == 1
+
+
+def test_sweep_runs_each_job_in_its_own_folder_and_reruns_skip(tmp_path):
+    args = ["-m", "objective=elbo,iwae", "optim.epochs=1", f"out_root={tmp_path}", *FAST]
+    r = elbo_lab(*args, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    folders = sorted((tmp_path / "default").glob("*objective=*"))
+    assert len(folders) == 2
+    assert "objective=elbo" in folders[0].name and "objective=iwae" in folders[1].name
+    for f in folders:
+        assert (f / "done.json").exists() and json.loads((f / "results.json").read_text())[
+            "test/nll"
+        ] > 0
+    before = {f: (f / "metrics.jsonl").read_text() for f in folders}
+    r = elbo_lab(*args, cwd=tmp_path)  # a finished sweep: nothing is trained again
+    assert r.returncode == 0
+    assert before == {f: (f / "metrics.jsonl").read_text() for f in folders}
+
+
+def test_killed_run_resumes_to_the_same_metrics(tmp_path):
+    """Kill a 3-epoch run after its epoch-2 checkpoint, run the same command again, and compare
+    every logged number with a run that was never killed: they must be identical (CPU XLA is
+    deterministic and every key derives from the seed and the step)."""
+    args = ["optim.epochs=3", "eval.val_every=1", *FAST]
+    r = elbo_lab(*args, "out_root=straight", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    exe = Path(sys.executable).with_name("elbo-lab")
+    proc = subprocess.Popen(
+        [str(exe), *args, "out_root=killed"],
+        cwd=tmp_path,
+        env=_env(),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    ckpt2 = None
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        runs = list((tmp_path / "killed" / "default").glob("*/checkpoints/2"))
+        if runs:
+            ckpt2 = runs[0]
+            break
+        assert proc.poll() is None, "the run ended before it could be killed"
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert ckpt2 is not None, "no epoch-2 checkpoint within the time limit"
+    run_dir = ckpt2.parent.parent
+    assert not (run_dir / "done.json").exists()
+    r = elbo_lab(*args, "out_root=killed", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    def numbers(root):
+        recs = read_metrics(next((tmp_path / root / "default").glob("*")))
+        return [{k: v for k, v in rec.items() if k not in TIMING} for rec in recs]
+
+    straight, resumed = numbers("straight"), numbers("killed")
+    assert [r.get("epoch") for r in resumed] == [1, 2, 3, None]
+    assert resumed == straight
+
+
+def test_wandb_offline_run_holds_the_logged_metrics(tmp_path):
+    """Read the offline W&B run back with `wandb leet inspect` and find metrics.jsonl's numbers."""
+    args = ["optim.epochs=1", *[a for a in FAST if a != "logger=none"], "logger=wandb"]
+    r = elbo_lab(*args, f"out_root={tmp_path}", cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run_dir = next((tmp_path / "default").glob("*"))
+    wandb_files = list(run_dir.glob("wandb/offline-run-*/run-*.wandb"))
+    assert len(wandb_files) == 1
+    exe = Path(sys.executable).with_name("wandb")
+    out = subprocess.run(
+        [str(exe), "leet", "inspect", "--summary", "--json", str(wandb_files[0])],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+    )
+    assert out.returncode == 0, out.stderr
+    run = json.loads(out.stdout)
+    records = read_metrics(run_dir)
+    epoch, final = records[0], records[-1]
+    # The summary holds the last value of every key: the epoch record's, then the test record's.
+    for key in ("train/elbo", "train/kl", "val/iwae_5", "val/log_px"):
+        assert run["summary"][key] == pytest.approx(epoch[key], rel=1e-6)
+    assert run["summary"]["test/nll"] == pytest.approx(final["test/nll"], rel=1e-6)
+    assert run["config"]["objective"]["name"] == "elbo" and run["exit_code"] == 0
