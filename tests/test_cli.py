@@ -16,6 +16,7 @@ from hydra import compose, initialize_config_dir
 from elbo_lab.cli import CONFIG_DIR
 from elbo_lab.config import ConfigError, to_train_config
 from elbo_lab.logging import read_metrics
+from elbo_lab.report import write_report
 
 # A run small enough for tests: 96 minibatches of 100 per epoch on the shipped mnist_small.
 FAST = [
@@ -120,6 +121,11 @@ def test_sweep_runs_each_job_in_its_own_folder_and_reruns_skip(tmp_path):
         assert (f / "done.json").exists() and json.loads((f / "results.json").read_text())[
             "test/nll"
         ] > 0
+    table = write_report(folders, tmp_path / "report")  # the table is rebuilt from the folders
+    assert [row["run"] for row in table] == ["burda_1l elbo k=1", "burda_1l iwae k=5"]
+    for row, f in zip(table, folders, strict=True):
+        assert row["nll"] == json.loads((f / "results.json").read_text())["test/nll"]
+    assert (tmp_path / "report" / "ladder.png").stat().st_size > 0
     before = {f: (f / "metrics.jsonl").read_text() for f in folders}
     r = elbo_lab(*args, cwd=tmp_path)  # a finished sweep: nothing is trained again
     assert r.returncode == 0

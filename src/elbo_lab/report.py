@@ -1,0 +1,169 @@
+"""Collect finished runs from their folders into a table (Markdown + CSV) and comparison figures.
+
+    elbo-lab-report runs/core_mnist/* --out experiments/core_mnist/results
+
+Everything is read from the run folders (config.json, results.json, metrics.jsonl), never from
+memory, so a table can be rebuilt at any time from the runs that produced it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from elbo_lab.logging import read_metrics
+
+
+def load_run(run_dir: str | Path) -> dict:
+    """One finished run: its folder, config, test results and training cost.
+
+    Returns a dict with "run_dir", "config", "results", "epochs", "seconds_per_epoch" (median over
+    epochs after the first, which pays for compilation) and "examples_per_s" (likewise).
+    """
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    results = json.loads((run_dir / "results.json").read_text())
+    epochs = [r for r in read_metrics(run_dir) if r.get("epoch") is not None]
+    timed = epochs[1:] or epochs
+    return {
+        "run_dir": str(run_dir),
+        "config": config,
+        "results": results,
+        "epochs": len(epochs),
+        "seconds_per_epoch": float(np.median([r["train/seconds_per_epoch"] for r in timed])),
+        "examples_per_s": float(np.median([r["train/examples_per_s"] for r in timed])),
+    }
+
+
+def finished_runs(paths: Sequence[str | Path]) -> list[dict]:
+    """Every finished run (a folder with results.json) among `paths`, in the given order."""
+    return [load_run(p) for p in paths if (Path(p) / "results.json").exists()]
+
+
+def describe(run: dict) -> str:
+    """A short label: model, objective and its k (and HMC's steps), e.g. 'burda_1l iwae k=5'."""
+    c = run["config"]
+    o = c["objective"]
+    label = f"{c['model']['name']} {o['name']} k={o['k']}"
+    if o["name"] == "hmc":
+        label += f" T={o['num_steps']} L={o['num_leapfrog']}"
+    return label
+
+
+def rows(runs: list[dict]) -> list[dict]:
+    """One row of numbers a run: test ladder, NLL, gaps, active units, cost and budget."""
+    out = []
+    for run in runs:
+        r, c = run["results"], run["config"]
+        ks = sorted(int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k)
+        row = {
+            "run": describe(run),
+            "data": c["data"]["name"],
+            "epochs": run["epochs"],
+            "seed": c["seed"],
+            "test_examples": int(r["test/n_examples"]),
+            "nll": r["test/nll"],
+            "nll_se": r["test/nll_se"],
+            "elbo": r["test/elbo"],
+        }
+        row.update({f"iwae_{k}": r[f"test/iwae_{k}"] for k in ks if k > 1})
+        row.update(
+            {
+                "gap_elbo": r["test/gap_elbo"],
+                "gap_elbo_se": r["test/gap_elbo_se"],
+                "kl": r["test/kl"],
+                "active_units": int(r["test/active_units"]),
+                "s_per_epoch": run["seconds_per_epoch"],
+                "examples_per_s": run["examples_per_s"],
+            }
+        )
+        out.append(row)
+    return out
+
+
+def markdown(table: list[dict], digits: int = 2) -> str:
+    """A Markdown table of `table`'s rows (the union of their columns, in first-seen order)."""
+    cols = list(dict.fromkeys(k for row in table for k in row))
+
+    def fmt(v):
+        if isinstance(v, float):
+            return f"{v:.{digits}f}"
+        return "" if v is None else str(v)
+
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    lines += ["| " + " | ".join(fmt(row.get(c)) for c in cols) + " |" for row in table]
+    return "\n".join(lines) + "\n"
+
+
+def write_csv(table: list[dict], path: Path) -> None:
+    cols = list(dict.fromkeys(k for row in table for k in row))
+    with path.open("w", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=cols)
+        writer.writeheader()
+        writer.writerows(table)
+
+
+def ladder_comparison(runs: list[dict]):
+    """The test bound against K (log axis) for every run, log p(x) = IWAE-K_max at the right."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run in runs:
+        r = run["results"]
+        ks = sorted(int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k)
+        means = [r[f"test/iwae_{k}"] for k in ks]
+        errs = [2 * r[f"test/iwae_{k}_se"] for k in ks]
+        ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3, label=describe(run))
+    ax.set_xscale("log")
+    ax.set_xlabel("K (importance samples at test time; K=1: ELBO)")
+    ax.set_ylabel("test bound, nats per example (±2 SE)")
+    ax.set_title("bound ladder: ELBO ≤ IWAE-K ≤ log p(x)")
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+def write_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "") -> list[dict]:
+    """results.md, results.csv and ladder.png in `out` from the finished runs among run_dirs."""
+    import matplotlib.pyplot as plt
+
+    runs = finished_runs(run_dirs)
+    if not runs:
+        raise SystemExit(f"no finished runs (with results.json) among {list(map(str, run_dirs))}")
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    table = rows(runs)
+    header = f"# {title}\n\n" if title else ""
+    folders = "\n".join(f"- `{r['run_dir']}`" for r in runs)
+    (out / "results.md").write_text(
+        header + markdown(table) + "\nnll = -log p(x) by IWAE-K_max on the test split (nats); "
+        "gaps = log p(x) - ELBO; s_per_epoch = median wall time of an epoch.\n\nRuns:\n"
+        + folders + "\n"
+    )
+    write_csv(table, out / "results.csv")
+    fig = ladder_comparison(runs)
+    fig.savefig(out / "ladder.png", dpi=120)
+    plt.close(fig)
+    return table
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    p = argparse.ArgumentParser(prog="elbo-lab-report", description=__doc__.splitlines()[0])
+    p.add_argument("runs", nargs="+", help="run folders (those without results.json are skipped)")
+    p.add_argument("--out", required=True, help="folder for results.md, results.csv, ladder.png")
+    p.add_argument("--title", default="")
+    args = p.parse_args(argv)
+    table = write_report(args.runs, args.out, args.title)
+    print(markdown(table))
+
+
+if __name__ == "__main__":
+    main()
