@@ -43,7 +43,30 @@ def main(cfg: DictConfig) -> float | None:
     except (ConfigError, DataError) as e:
         print(f"elbo-lab: error: {e}", file=sys.stderr)
         sys.exit(2)
+    print(summary_text(results, hc.runtime.output_dir))
     return results.get("test/nll")
+
+
+def summary_text(results: dict, run_dir: str) -> str:
+    """What a run found, in a few lines: the test ladder with standard errors and the gaps."""
+    lines = [f"run folder: {run_dir}"]
+    ks = sorted(
+        int(k.rsplit("_", 1)[1]) for k in results if k.startswith("test/iwae_") and "se" not in k
+    )
+    if ks:
+        n = int(results["test/n_examples"])
+        lines.append(f"test ladder over {n} examples (nats, ± standard error):")
+        for k in ks:
+            name = "ELBO" if k == 1 else f"IWAE-{k}"
+            value, se = results[f"test/iwae_{k}"], results[f"test/iwae_{k}_se"]
+            lines.append(f"  {name:>10}  {value:9.2f} ± {se:.2f}")
+        gap, gap_se = results["test/gap_elbo"], results["test/gap_elbo_se"]
+        lines.append(
+            f"  NLL = -log p(x) (IWAE-{ks[-1]}): {results['test/nll']:.2f}; "
+            f"log p(x) - ELBO = {gap:.2f} ± {gap_se:.2f}; "
+            f"KL = {results['test/kl']:.2f}; active units = {int(results['test/active_units'])}"
+        )
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":
