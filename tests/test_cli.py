@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -11,40 +10,13 @@ import time
 from pathlib import Path
 
 import pytest
+from cli_helpers import FAST, TIMING, elbo_lab, env
 from hydra import compose, initialize_config_dir
 
 from elbo_lab.cli import CONFIG_DIR
 from elbo_lab.config import ConfigError, to_train_config
 from elbo_lab.logging import read_metrics
 from elbo_lab.report import write_report
-
-# A run small enough for tests: 96 minibatches of 100 per epoch on the shipped mnist_small.
-FAST = [
-    "batch_size=100",
-    "eval.ks=[1,10]",
-    "eval.val_ks=[1,5]",
-    "eval.test_examples=50",
-    "eval.figures=false",
-    "progress=false",
-    "logger=none",
-]
-TIMING = ("train/seconds_per_epoch", "train/examples_per_s")
-
-
-def elbo_lab(*args, cwd, timeout=300):
-    """Run the installed console script as a user would; returns the CompletedProcess."""
-    exe = Path(sys.executable).with_name("elbo-lab")
-    return subprocess.run(
-        [str(exe), *args], cwd=cwd, capture_output=True, text=True, timeout=timeout, env=_env()
-    )
-
-
-def _env():
-    env = dict(os.environ)
-    env.pop("ELBO_LAB_DATA", None)
-    env["WANDB_MODE"] = "offline"
-    env.pop("WANDB_API_KEY", None)
-    return env
 
 
 def compose_cfg(*overrides):
@@ -144,7 +116,7 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     proc = subprocess.Popen(
         [str(exe), *args, "out_root=killed"],
         cwd=tmp_path,
-        env=_env(),
+        env=env(),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
@@ -188,7 +160,7 @@ def test_wandb_offline_run_holds_the_logged_metrics(tmp_path):
         capture_output=True,
         text=True,
         timeout=120,
-        env=_env(),
+        env=env(),
     )
     assert out.returncode == 0, out.stderr
     run = json.loads(out.stdout)

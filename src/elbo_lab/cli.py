@@ -6,6 +6,7 @@ Kept short on purpose (like flax's examples/vae/main.py): the work is in train.r
 from __future__ import annotations
 
 import dataclasses
+import os
 import sys
 from pathlib import Path
 
@@ -31,11 +32,12 @@ OmegaConf.register_new_resolver("run_id", run_id, replace=True)
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
 def main(cfg: DictConfig) -> float | None:
     """Train and test one configuration; returns the test NLL (for sweepers), or None."""
+    hc = HydraConfig.get()
+    pin_joblib_worker(hc)
     from elbo_lab import train
 
     try:
         tc = to_train_config(cfg)
-        hc = HydraConfig.get()
         if tc.logger.group is None and hc.mode == RunMode.MULTIRUN:
             logger = dataclasses.replace(tc.logger, group=Path(hc.sweep.dir).name)
             tc = dataclasses.replace(tc, logger=logger)
@@ -45,6 +47,19 @@ def main(cfg: DictConfig) -> float | None:
         sys.exit(2)
     print(summary_text(results, hc.runtime.output_dir))
     return results.get("test/nll")
+
+
+def pin_joblib_worker(hc) -> None:
+    """In a joblib worker, pin the process to one core before JAX starts its thread pool.
+
+    Two unpinned XLA processes on a 2-core machine fight over both cores and a parallel sweep is
+    no faster than a sequential one (../shared/PLATFORM.md); pinned, each job owns a core. Only
+    the first job of a worker can pin (a reused worker keeps the core it started on).
+    """
+    if "JoblibLauncher" not in str(hc.launcher.get("_target_", "")) or "jax" in sys.modules:
+        return
+    cores = sorted(os.sched_getaffinity(0))
+    os.sched_setaffinity(0, {cores[hc.job.num % len(cores)]})
 
 
 def summary_text(results: dict, run_dir: str) -> str:

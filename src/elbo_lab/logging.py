@@ -116,6 +116,7 @@ def _init_wandb(run_dir: Path, config, mode, project, entity, group, tags):
         os.environ[var] = str(wb / sub)
     id_file = run_dir / "wandb_id.txt"  # the same W&B run id across resumes of this folder
     run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
+    run_id = os.environ.get("WANDB_RUN_ID", run_id)  # a `wandb agent` job names its run itself
     id_file.write_text(run_id)
     return wandb.init(
         project=project,

@@ -18,6 +18,31 @@ import numpy as np
 
 from elbo_lab.logging import read_metrics
 
+# Published test NLLs (nats) to compare with, keyed by (data, model, objective, k).
+PAPERS = {
+    # Burda, Grosse & Salakhutdinov (2015), Table 1, dynamically binarized MNIST, IWAE-5000,
+    # after 3,280 epochs (the "VAE" rows train the k-sample ELBO).
+    "burda_table1": {
+        **{
+            ("mnist", "burda_1l", "elbo", k): v
+            for k, v in zip((1, 5, 50), (86.76, 86.47, 86.35), strict=True)
+        },
+        **{
+            ("mnist", "burda_1l", "iwae", k): v
+            for k, v in zip((1, 5, 50), (86.76, 85.54, 84.78), strict=True)
+        },
+        **{
+            ("mnist", "burda_2l", "elbo", k): v
+            for k, v in zip((1, 5, 50), (85.33, 85.01, 84.78), strict=True)
+        },
+        **{
+            ("mnist", "burda_2l", "iwae", k): v
+            for k, v in zip((1, 5, 50), (85.33, 83.89, 82.90), strict=True)
+        },
+    }
+}
+PAPER_EPOCHS = {"burda_table1": 3280}
+
 
 def load_run(run_dir: str | Path) -> dict:
     """One finished run: its folder, config, test results and training cost.
@@ -55,22 +80,32 @@ def describe(run: dict) -> str:
     return label
 
 
-def rows(runs: list[dict]) -> list[dict]:
-    """One row of numbers a run: test ladder, NLL, gaps, active units, cost and budget."""
+def rows(runs: list[dict], paper: str | None = None) -> list[dict]:
+    """One row of numbers a run: test ladder, NLL, gaps, active units, cost and budget; with
+    `paper`, also the paper's NLL for the same cell, ours minus the paper's, and its budget."""
     out = []
     for run in runs:
         r, c = run["results"], run["config"]
-        ks = sorted(int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k)
+        o = c["objective"]
+        ks = sorted(
+            int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k
+        )
         row = {
             "run": describe(run),
             "data": c["data"]["name"],
             "epochs": run["epochs"],
             "seed": c["seed"],
             "test_examples": int(r["test/n_examples"]),
-            "nll": r["test/nll"],
-            "nll_se": r["test/nll_se"],
-            "elbo": r["test/elbo"],
         }
+        if paper is not None:
+            cell = (c["data"]["name"], c["model"]["name"], o["name"], o["k"])
+            ref = PAPERS[paper].get(cell)
+            row["paper_nll"] = ref
+            row["paper_epochs"] = PAPER_EPOCHS[paper]
+        row.update({"nll": r["test/nll"], "nll_se": r["test/nll_se"]})
+        if paper is not None:
+            row["nll_minus_paper"] = None if ref is None else r["test/nll"] - ref
+        row["elbo"] = r["test/elbo"]
         row.update({f"iwae_{k}": r[f"test/iwae_{k}"] for k in ks if k > 1})
         row.update(
             {
@@ -118,7 +153,9 @@ def ladder_comparison(runs: list[dict]):
     fig, ax = plt.subplots(figsize=(6, 4))
     for run in runs:
         r = run["results"]
-        ks = sorted(int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k)
+        ks = sorted(
+            int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k
+        )
         means = [r[f"test/iwae_{k}"] for k in ks]
         errs = [2 * r[f"test/iwae_{k}_se"] for k in ks]
         ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3, label=describe(run))
@@ -131,8 +168,34 @@ def ladder_comparison(runs: list[dict]):
     return fig
 
 
-def write_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "") -> list[dict]:
-    """results.md, results.csv and ladder.png in `out` from the finished runs among run_dirs."""
+def against_k(table: list[dict], column: str, ylabel: str):
+    """`column` against the training k, one line per (model, objective), k on a log axis."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(5, 3.5))
+    lines: dict[str, list[tuple[int, float]]] = {}
+    for row in table:
+        model, objective, k = row["run"].split()[:3]
+        lines.setdefault(f"{model} {objective}", []).append((int(k[2:]), row[column]))
+    for label, points in sorted(lines.items()):
+        ks, values = zip(*sorted(points), strict=True)
+        ax.plot(ks, values, marker="o", label=label)
+    ax.set_xscale("log")
+    ax.set_xlabel("k (samples per example in training)")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
+def write_report(
+    run_dirs: Sequence[str | Path], out: str | Path, title: str = "", paper: str | None = None
+) -> list[dict]:
+    """results.md, results.csv, ladder.png, nll_vs_k.png and active_units_vs_k.png in `out`,
+    from the finished runs among run_dirs (with the paper's numbers beside ours if given)."""
     import matplotlib.pyplot as plt
 
     runs = finished_runs(run_dirs)
@@ -140,18 +203,24 @@ def write_report(run_dirs: Sequence[str | Path], out: str | Path, title: str = "
         raise SystemExit(f"no finished runs (with results.json) among {list(map(str, run_dirs))}")
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    table = rows(runs)
+    table = rows(runs, paper)
     header = f"# {title}\n\n" if title else ""
     folders = "\n".join(f"- `{r['run_dir']}`" for r in runs)
     (out / "results.md").write_text(
         header + markdown(table) + "\nnll = -log p(x) by IWAE-K_max on the test split (nats); "
         "gaps = log p(x) - ELBO; s_per_epoch = median wall time of an epoch.\n\nRuns:\n"
-        + folders + "\n"
+        + folders
+        + "\n"
     )
     write_csv(table, out / "results.csv")
-    fig = ladder_comparison(runs)
-    fig.savefig(out / "ladder.png", dpi=120)
-    plt.close(fig)
+    figs = {
+        "ladder": ladder_comparison(runs),
+        "nll_vs_k": against_k(table, "nll", "test NLL, nats (IWAE-5000)"),
+        "active_units_vs_k": against_k(table, "active_units", "active units (of the latent units)"),
+    }
+    for name, fig in figs.items():
+        fig.savefig(out / f"{name}.png", dpi=120)
+        plt.close(fig)
     return table
 
 
@@ -160,8 +229,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     p.add_argument("runs", nargs="+", help="run folders (those without results.json are skipped)")
     p.add_argument("--out", required=True, help="folder for results.md, results.csv, ladder.png")
     p.add_argument("--title", default="")
+    p.add_argument("--paper", choices=sorted(PAPERS), help="put a paper's numbers beside ours")
     args = p.parse_args(argv)
-    table = write_report(args.runs, args.out, args.title)
+    table = write_report(args.runs, args.out, args.title, args.paper)
     print(markdown(table))
 
 
