@@ -113,6 +113,10 @@ class DeepLatentGaussian:
         mean, log_std = jnp.split(out, 2, axis=-1)
         return mean, log_std
 
+    def q_bottom(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(mean, log_std) [latent_dims[0]] of q(z1 | x), the only layer that sees x."""
+        return self._gauss(self._enc[0], params["enc0"], x)
+
     def sample_q(self, params: Params, key: jax.Array, x: jax.Array):
         """One z ~ q(z | x). Returns (z [D], log q(z | x) [], q_mean [D])."""
         h, zs, means, log_q = x, [], [], 0.0
@@ -184,6 +188,10 @@ class LinearGaussian:
             "c": jnp.zeros(self.latent_dim),
             "log_s": jnp.zeros(self.latent_dim),
         }
+
+    def q_bottom(self, params: Params, x: jax.Array) -> tuple[jax.Array, jax.Array]:
+        """(mean, log_std) [D] of q(z | x)."""
+        return params["A"] @ x + params["c"], params["log_s"]
 
     def sample_q(self, params: Params, key: jax.Array, x: jax.Array):
         mean = params["A"] @ x + params["c"]

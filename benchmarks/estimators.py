@@ -1,0 +1,164 @@
+"""Speed and memory of the log p(x) estimators: IWAE-5000 and AIS on MNIST test images, burda_1l.
+
+    ELBO_LAB_DATA=/work/shared/data python benchmarks/estimators.py   # -> results/estimators.json
+
+Times the evaluators' own jitted functions (estimators.make_ladder_fn, ais.make_ais_fn) on the
+first --images (IWAE) and --ais-images (AIS) test images with a random-init burda_1l (the cost
+does not depend on the weights), after one call that compiles, and extrapolates linearly to the
+10,000 test images (every image costs the same: fixed K, chains and temperatures).
+FLOPs: a decoder forward is 2 x 206,800 (50*200 + 200*200 + 200*784 multiply-adds), a gradient of
+log p(x | z) ~3 forwards; IWAE-K costs K forwards per image, AIS chains x temperatures x
+(num_leapfrog + 1) gradients (see ais.py). Peak memory is the process's maximum resident set
+(getrusage): the evaluators hold one chunk at a time, so it does not grow with the image count.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import resource
+import time
+
+import jax
+import jax.numpy as jnp
+from common import matmul_gflops, write
+
+from elbo_lab import ais, data, estimators
+from elbo_lab.models import DeepLatentGaussian
+
+DECODER_FORWARD = 2.0 * 206_800
+ENCODER_FORWARD = 2.0 * 216_800
+TEST_IMAGES = 10_000
+
+
+def timed_batches(fn, batches) -> float:
+    """Seconds for fn over every batch (blocking on each result); the first batch compiles and
+    is timed separately by the caller."""
+    t0 = time.perf_counter()
+    for b in batches:
+        jax.block_until_ready(fn(b))
+    return time.perf_counter() - t0
+
+
+def bench_iwae(model, params, x, k, rows_per_chunk) -> dict:
+    k_max, chunk, batch = estimators.ladder_plan([k], rows_per_chunk)
+    ladder = estimators.make_ladder_fn(model, k_max=k_max, chunk=chunk)
+    key = jax.random.key(0)
+    run = lambda xb: ladder(params, key, jnp.asarray(xb))  # noqa: E731
+    t0 = time.perf_counter()
+    jax.block_until_ready(run(x[:batch]))
+    compile_s = time.perf_counter() - t0
+    n = (x.shape[0] // batch) * batch
+    seconds = timed_batches(run, [x[i : i + batch] for i in range(0, n, batch)])
+    per = seconds / n
+    flops = k * DECODER_FORWARD + ENCODER_FORWARD
+    return {
+        "k": k,
+        "images": n,
+        "examples_per_call": batch,
+        "samples_per_chunk": chunk,
+        "first_call_seconds_with_compile": compile_s,
+        "seconds_per_image": per,
+        "seconds_for_10000_extrapolated": per * TEST_IMAGES,
+        "gflops": flops / per / 1e9,
+    }
+
+
+def bench_ais(model, params, x, *, temps, chains, leapfrog, per_call) -> dict:
+    fn = ais.make_ais_fn(
+        model,
+        betas=ais.annealing_schedule(temps),
+        base="prior",
+        chains=chains,
+        num_leapfrog=leapfrog,
+        step_size=0.05,
+        target_accept=0.65,
+    )
+    z = jnp.zeros((per_call, model.latent_dim))
+    key = jax.random.key(1)
+    run = lambda xb: fn(params, key, jnp.asarray(xb), z).log_w  # noqa: E731
+    t0 = time.perf_counter()
+    jax.block_until_ready(run(x[:per_call]))
+    compile_s = time.perf_counter() - t0
+    n = (x.shape[0] // per_call) * per_call
+    seconds = timed_batches(run, [x[i : i + per_call] for i in range(0, n, per_call)])
+    per = seconds / n
+    flops = chains * temps * (leapfrog + 1) * 3 * DECODER_FORWARD
+    return {
+        "temperatures": temps,
+        "chains": chains,
+        "num_leapfrog": leapfrog,
+        "images": n,
+        "examples_per_call": per_call,
+        "first_call_seconds_with_compile": compile_s,
+        "seconds_per_image": per,
+        "seconds_per_image_per_1000_temperatures": per * 1000 / temps,
+        "seconds_for_10000_extrapolated": per * TEST_IMAGES,
+        "gflops": flops / per / 1e9,
+    }
+
+
+def maxrss_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--images", type=int, default=200)
+    p.add_argument("--ais-images", type=int, default=50)
+    p.add_argument("--rows-per-chunk", type=int, nargs="+", default=[5000, 20000])
+    args = p.parse_args()
+    x = data.load("mnist").test
+    model = DeepLatentGaussian(784, [50], [[200, 200]])
+    params = model.init(jax.random.key(0), x.mean(0))
+    roof = matmul_gflops()
+    rss_start = maxrss_mb()
+
+    iwae_rows = []
+    for rows_per_chunk in args.rows_per_chunk:
+        iwae = bench_iwae(model, params, x[: args.images], 5000, rows_per_chunk)
+        iwae["rows_per_chunk"] = rows_per_chunk
+        iwae["fraction_of_matmul"] = iwae["gflops"] / roof
+        iwae["maxrss_mb_after"] = maxrss_mb()
+        iwae_rows.append(iwae)
+        print(
+            f"IWAE-5000 rows_per_chunk={rows_per_chunk}: "
+            f"{1e3 * iwae['seconds_per_image']:.1f} ms/image, {iwae['gflops']:.1f} GFLOP/s, "
+            f"maxrss {iwae['maxrss_mb_after']:.0f} MB"
+        )
+    rows = []
+    for temps, chains, leapfrog, per_call in ((500, 16, 5, 25),):  # the eval settings
+        row = bench_ais(
+            model,
+            params,
+            x[: args.ais_images],
+            temps=temps,
+            chains=chains,
+            leapfrog=leapfrog,
+            per_call=per_call,
+        )
+        row["fraction_of_matmul"] = row["gflops"] / roof
+        rows.append(row)
+        print(
+            f"AIS T={temps} C={chains} L={leapfrog}: {row['seconds_per_image']:.2f} s/image, "
+            f"{row['gflops']:.1f} GFLOP/s"
+        )
+    path = write(
+        "estimators",
+        {
+            "matmul_gflops_f32_2048": roof,
+            "model": "burda_1l (random init)",
+            "data": "MNIST test images (binarized once), the first --images / --ais-images",
+            "note": "measured on a subset; seconds_for_10000 are linear extrapolations",
+            "load_average_1_5_15_min": list(os.getloadavg()),  # other jobs on the machine
+            "maxrss_mb_at_start": rss_start,
+            "iwae": iwae_rows,
+            "ais": rows,
+            "maxrss_mb_at_end": maxrss_mb(),
+        },
+    )
+    print(f"matmul roof {roof:.1f} GFLOP/s; wrote {path}")
+
+
+if __name__ == "__main__":
+    main()
