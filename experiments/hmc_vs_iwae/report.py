@@ -14,10 +14,12 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import statistics
 from pathlib import Path
 
 import matplotlib
+
+from elbo_lab.logging import read_metrics
+from elbo_lab.report import load_run
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -75,10 +77,9 @@ def read_ais(run: Path) -> dict:
 
 
 def read_run(run: Path, bench: dict[tuple, float]) -> dict:
-    cfg = json.loads((run / "config.json").read_text())
-    results = json.loads((run / "results.json").read_text())
-    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    epochs = sorted((r for r in records if "epoch" in r), key=lambda r: r["epoch"])
+    loaded = load_run(run)  # config, results and per-epoch cost, as every report reads a run
+    cfg, results = loaded["config"], loaded["results"]
+    epochs = [r for r in read_metrics(run) if r.get("epoch") is not None]
     seconds = [r["train/seconds_per_epoch"] for r in epochs]
     obj, last = cfg["objective"], epochs[-1]
     return {
@@ -95,7 +96,7 @@ def read_run(run: Path, bench: dict[tuple, float]) -> dict:
         "test_kl": results["test/kl"],
         "active_units": results["test/active_units"],
         "test_examples": int(results["test/n_examples"]),
-        "s_per_epoch": statistics.median(seconds[1:] or seconds),
+        "s_per_epoch": loaded["seconds_per_epoch"],
         "bench_s_per_epoch": bench.get(setting(obj), ""),
         "train_minutes": sum(seconds) / 60,
         "train_accept": last.get("train/accept", ""),
