@@ -103,7 +103,8 @@ LOGGERS = ("wandb", "none")
 WANDB_MODES = ("offline", "online", "disabled")
 
 
-def _check(ok: bool, message: str) -> None:
+def check(ok: bool, message: str) -> None:
+    """Raise ConfigError(message) unless ok."""
     if not ok:
         raise ConfigError(message)
 
@@ -118,70 +119,74 @@ def _writable(node: DictConfig) -> DictConfig:
     return node
 
 
+def to_dataclass(cfg: DictConfig, schema: type):
+    """Merge a composed config into the frozen dataclass `schema` (unknown keys and wrong types
+    become a ConfigError naming the key) and return it as an instance of `schema`."""
+    raw = OmegaConf.to_container(cfg, resolve=True)
+    raw.pop("hydra", None)
+    try:
+        return OmegaConf.to_object(OmegaConf.merge(_writable(OmegaConf.structured(schema)), raw))
+    except OmegaConfBaseException as e:
+        key = getattr(e, "full_key", None) or getattr(e, "key", None)
+        raise ConfigError(f"invalid config{f' at {key!r}' if key else ''}: {e.msg}") from None
+
+
 def to_train_config(cfg: DictConfig) -> TrainConfig:
     """Validate a composed Hydra config and return it as a frozen TrainConfig."""
     from elbo_lab import data as data_lib
     from elbo_lab.objectives import OBJECTIVES
 
-    raw = OmegaConf.to_container(cfg, resolve=True)
-    raw.pop("hydra", None)
-    try:
-        merged = OmegaConf.merge(_writable(OmegaConf.structured(TrainConfig)), raw)
-        tc: TrainConfig = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or getattr(e, "key", None)
-        raise ConfigError(f"invalid config{f' at {key!r}' if key else ''}: {e.msg}") from None
-
+    tc: TrainConfig = to_dataclass(cfg, TrainConfig)
     o, m, d, opt, ev, lg = tc.objective, tc.model, tc.data, tc.optim, tc.eval, tc.logger
-    _check(
+    check(
         o.name in OBJECTIVES,
         f"unknown objective {o.name!r}; valid: {', '.join(OBJECTIVES)} (objective=<name>)",
     )
-    _check(o.k >= 1, f"objective.k must be a positive number of samples, got {o.k}")
-    _check(
+    check(o.k >= 1, f"objective.k must be a positive number of samples, got {o.k}")
+    check(
         d.name in data_lib.DATASETS,
         f"unknown dataset {d.name!r}; valid: {', '.join(data_lib.DATASETS)} (data=<name>)",
     )
-    _check(
+    check(
         len(m.latent_dims) >= 1 and len(m.latent_dims) == len(m.hidden_dims),
         "model.latent_dims and model.hidden_dims need one entry per stochastic layer, got "
         f"{m.latent_dims} and {m.hidden_dims}",
     )
-    _check(
+    check(
         all(w >= 1 for w in m.latent_dims) and all(w >= 1 for h in m.hidden_dims for w in h),
         "model layer widths must be positive",
     )
-    _check(opt.name in OPTIMIZERS, f"unknown optim {opt.name!r}; valid: {', '.join(OPTIMIZERS)}")
-    _check(opt.lr > 0, f"optim.lr must be positive, got {opt.lr}")
-    _check(0 <= opt.b1 < 1 and 0 <= opt.b2 < 1, "optim.b1 and optim.b2 must lie in [0, 1)")
-    _check(opt.eps > 0, f"optim.eps must be positive, got {opt.eps}")
+    check(opt.name in OPTIMIZERS, f"unknown optim {opt.name!r}; valid: {', '.join(OPTIMIZERS)}")
+    check(opt.lr > 0, f"optim.lr must be positive, got {opt.lr}")
+    check(0 <= opt.b1 < 1 and 0 <= opt.b2 < 1, "optim.b1 and optim.b2 must lie in [0, 1)")
+    check(opt.eps > 0, f"optim.eps must be positive, got {opt.eps}")
     if opt.name == "adam":
-        _check(opt.epochs is not None and opt.epochs >= 1, "optim.epochs must be >= 1")
-    _check(opt.stages >= 1 and opt.epoch_scale > 0, "optim.stages >= 1 and optim.epoch_scale > 0")
-    _check(tc.batch_size >= 1, f"batch_size must be >= 1, got {tc.batch_size}")
-    _check(tc.steps_per_dispatch >= 1, "steps_per_dispatch must be >= 1")
-    _check(tc.checkpoint_every >= 1, "checkpoint_every must be >= 1 (epochs)")
+        check(opt.epochs is not None and opt.epochs >= 1, "optim.epochs must be >= 1")
+    check(opt.stages >= 1 and opt.epoch_scale > 0, "optim.stages >= 1 and optim.epoch_scale > 0")
+    check(tc.batch_size >= 1, f"batch_size must be >= 1, got {tc.batch_size}")
+    check(tc.steps_per_dispatch >= 1, "steps_per_dispatch must be >= 1")
+    check(tc.checkpoint_every >= 1, "checkpoint_every must be >= 1 (epochs)")
     for name, ks in (("eval.ks", ev.ks), ("eval.val_ks", ev.val_ks)):
-        _check(len(ks) >= 1 and all(k >= 1 for k in ks), f"{name} must be positive K values")
-        _check(
+        check(len(ks) >= 1 and all(k >= 1 for k in ks), f"{name} must be positive K values")
+        check(
             all(max(ks) % k == 0 for k in ks),
             f"{name}={ks}: every K must divide the largest, which estimates log p(x)",
         )
-    _check(ev.val_every >= 0, "eval.val_every must be >= 0 (0 turns validation off)")
-    _check(ev.rows_per_chunk >= 1, "eval.rows_per_chunk must be >= 1")
-    _check(ev.test_examples is None or ev.test_examples >= 1, "eval.test_examples must be >= 1")
-    _check(lg.name in LOGGERS, f"unknown logger {lg.name!r}; valid: {', '.join(LOGGERS)}")
-    _check(lg.mode in WANDB_MODES, f"logger.mode must be one of {', '.join(WANDB_MODES)}")
+    check(ev.val_every >= 0, "eval.val_every must be >= 0 (0 turns validation off)")
+    check(ev.rows_per_chunk >= 1, "eval.rows_per_chunk must be >= 1")
+    check(ev.test_examples is None or ev.test_examples >= 1, "eval.test_examples must be >= 1")
+    check(lg.name in LOGGERS, f"unknown logger {lg.name!r}; valid: {', '.join(LOGGERS)}")
+    check(lg.mode in WANDB_MODES, f"logger.mode must be one of {', '.join(WANDB_MODES)}")
     if o.name == "hmc":  # the HMC-refined objective's chain and step-size adaptation
         encoders = ("elbo", "iwae")  # the bounds its encoder can be trained with
-        _check(o.num_steps >= 1, f"objective.num_steps must be >= 1, got {o.num_steps}")
-        _check(o.num_leapfrog >= 1, f"objective.num_leapfrog must be >= 1, got {o.num_leapfrog}")
-        _check(o.step_size > 0, f"objective.step_size must be positive, got {o.step_size}")
-        _check(
+        check(o.num_steps >= 1, f"objective.num_steps must be >= 1, got {o.num_steps}")
+        check(o.num_leapfrog >= 1, f"objective.num_leapfrog must be >= 1, got {o.num_leapfrog}")
+        check(o.step_size > 0, f"objective.step_size must be positive, got {o.step_size}")
+        check(
             0 < o.target_accept < 1,
             f"objective.target_accept must lie strictly between 0 and 1, got {o.target_accept}",
         )
-        _check(
+        check(
             o.encoder in encoders,
             f"unknown objective.encoder {o.encoder!r}; valid: {', '.join(encoders)}",
         )

@@ -37,12 +37,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
 
 from elbo_lab import ais as ais_lib
 from elbo_lab import estimators, figures, gaps, surgery, train
 from elbo_lab.cli import CONFIG_DIR
-from elbo_lab.config import LOGGERS, WANDB_MODES, ConfigError, LoggerConfig, _writable
+from elbo_lab.config import LOGGERS, WANDB_MODES, ConfigError, LoggerConfig, check, to_dataclass
 from elbo_lab.data import DataError
 from elbo_lab.logging import RunLogger
 
@@ -105,47 +104,35 @@ class EvaluateConfig:
     logger: LoggerConfig = field(default_factory=LoggerConfig)
 
 
-def _check(ok: bool, message: str) -> None:
-    if not ok:
-        raise ConfigError(message)
-
-
 def to_evaluate_config(cfg: DictConfig) -> EvaluateConfig:
     """Validate a composed config and return it as a frozen EvaluateConfig."""
-    raw = OmegaConf.to_container(cfg, resolve=True)
-    raw.pop("hydra", None)
-    try:
-        merged = OmegaConf.merge(_writable(OmegaConf.structured(EvaluateConfig)), raw)
-        ec: EvaluateConfig = OmegaConf.to_object(merged)
-    except OmegaConfBaseException as e:
-        key = getattr(e, "full_key", None) or getattr(e, "key", None)
-        raise ConfigError(f"invalid config{f' at {key!r}' if key else ''}: {e.msg}") from None
+    ec: EvaluateConfig = to_dataclass(cfg, EvaluateConfig)
     a, g, s = ec.ais, ec.gaps, ec.surgery
-    _check(ec.run_dir is not None, "run_dir is required: elbo-lab-eval run_dir=<a run folder>")
-    _check(Path(ec.run_dir).is_dir(), f"run_dir {ec.run_dir!r} is not a folder")
-    _check(ec.split in SPLITS, f"unknown split {ec.split!r}; valid: {', '.join(SPLITS)}")
-    _check(ec.examples is None or ec.examples >= 1, "examples must be >= 1 (or null: all)")
-    _check(len(ec.ks) >= 1 and all(k >= 1 for k in ec.ks), "ks must be positive K values")
-    _check(all(max(ec.ks) % k == 0 for k in ec.ks), f"ks={ec.ks}: every K must divide the largest")
-    _check(ec.rows_per_chunk >= 1, "rows_per_chunk must be >= 1")
-    _check(a.examples is None or a.examples >= 0, "ais.examples must be >= 0 (0: no AIS)")
-    _check(a.chains >= 1 and a.temperatures >= 1, "ais.chains and ais.temperatures must be >= 1")
-    _check(a.schedule in ais_lib.SCHEDULES, f"ais.schedule: valid: {', '.join(ais_lib.SCHEDULES)}")
-    _check(a.init in ais_lib.BASES, f"ais.init: valid: {', '.join(ais_lib.BASES)}")
-    _check(a.num_leapfrog >= 1 and a.step_size > 0, "ais.num_leapfrog >= 1, ais.step_size > 0")
-    _check(0 < a.target_accept < 1, "ais.target_accept must lie in (0, 1)")
-    _check(a.adapt_rate >= 0, "ais.adapt_rate must be >= 0 (0: a fixed step size)")
-    _check(a.examples_per_chunk >= 1, "ais.examples_per_chunk must be >= 1")
-    _check(ec.bdmc.examples >= 0, "bdmc.examples must be >= 0 (0: no BDMC)")
-    _check(g.examples >= 0, "gaps.examples must be >= 0 (0: no gap decomposition)")
-    _check(g.steps >= 1 and g.lr > 0, "gaps.steps >= 1 and gaps.lr > 0")
-    _check(min(g.train_samples, g.init_samples, g.eval_samples) >= 2, "gaps.*_samples must be >= 2")
-    _check(s.examples is None or s.examples >= 0, "surgery.examples must be >= 0 (0: none)")
-    _check(s.samples_per_example >= 1, "surgery.samples_per_example must be >= 1")
-    _check(min(s.components_per_chunk, s.examples_per_chunk) >= 1, "surgery chunks must be >= 1")
+    check(ec.run_dir is not None, "run_dir is required: elbo-lab-eval run_dir=<a run folder>")
+    check(Path(ec.run_dir).is_dir(), f"run_dir {ec.run_dir!r} is not a folder")
+    check(ec.split in SPLITS, f"unknown split {ec.split!r}; valid: {', '.join(SPLITS)}")
+    check(ec.examples is None or ec.examples >= 1, "examples must be >= 1 (or null: all)")
+    check(len(ec.ks) >= 1 and all(k >= 1 for k in ec.ks), "ks must be positive K values")
+    check(all(max(ec.ks) % k == 0 for k in ec.ks), f"ks={ec.ks}: every K must divide the largest")
+    check(ec.rows_per_chunk >= 1, "rows_per_chunk must be >= 1")
+    check(a.examples is None or a.examples >= 0, "ais.examples must be >= 0 (0: no AIS)")
+    check(a.chains >= 1 and a.temperatures >= 1, "ais.chains and ais.temperatures must be >= 1")
+    check(a.schedule in ais_lib.SCHEDULES, f"ais.schedule: valid: {', '.join(ais_lib.SCHEDULES)}")
+    check(a.init in ais_lib.BASES, f"ais.init: valid: {', '.join(ais_lib.BASES)}")
+    check(a.num_leapfrog >= 1 and a.step_size > 0, "ais.num_leapfrog >= 1, ais.step_size > 0")
+    check(0 < a.target_accept < 1, "ais.target_accept must lie in (0, 1)")
+    check(a.adapt_rate >= 0, "ais.adapt_rate must be >= 0 (0: a fixed step size)")
+    check(a.examples_per_chunk >= 1, "ais.examples_per_chunk must be >= 1")
+    check(ec.bdmc.examples >= 0, "bdmc.examples must be >= 0 (0: no BDMC)")
+    check(g.examples >= 0, "gaps.examples must be >= 0 (0: no gap decomposition)")
+    check(g.steps >= 1 and g.lr > 0, "gaps.steps >= 1 and gaps.lr > 0")
+    check(min(g.train_samples, g.init_samples, g.eval_samples) >= 2, "gaps.*_samples must be >= 2")
+    check(s.examples is None or s.examples >= 0, "surgery.examples must be >= 0 (0: none)")
+    check(s.samples_per_example >= 1, "surgery.samples_per_example must be >= 1")
+    check(min(s.components_per_chunk, s.examples_per_chunk) >= 1, "surgery chunks must be >= 1")
     lg = ec.logger
-    _check(lg.name in LOGGERS, f"unknown logger {lg.name!r}; valid: {', '.join(LOGGERS)}")
-    _check(lg.mode in WANDB_MODES, f"logger.mode must be one of {', '.join(WANDB_MODES)}")
+    check(lg.name in LOGGERS, f"unknown logger {lg.name!r}; valid: {', '.join(LOGGERS)}")
+    check(lg.mode in WANDB_MODES, f"logger.mode must be one of {', '.join(WANDB_MODES)}")
     return ec
 
 
@@ -323,16 +310,8 @@ def run(cfg: EvaluateConfig) -> dict:
     fig = figures.ladder_figure(plot_summary, ks, title=title, ais=ais_band)
     fig.savefig(out_json.with_suffix(".png"), dpi=110, bbox_inches="tight")
 
-    lg = cfg.logger
-    logger = RunLogger(
-        Path(cfg.run_dir) / "eval" / cfg.split,
-        results["config"],
-        logger=lg.name,
-        mode=lg.mode,
-        project=lg.project,
-        entity=lg.entity,
-        group=lg.group,
-        tags=tuple(lg.tags),
+    logger = RunLogger.from_config(
+        Path(cfg.run_dir) / "eval" / cfg.split, results["config"], cfg.logger
     )
     try:
         step = int(loaded.state.step)

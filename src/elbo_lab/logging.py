@@ -66,6 +66,21 @@ class RunLogger:
                 self.run_dir, config, mode, project, entity, group, list(tags)
             )
 
+    @classmethod
+    def from_config(cls, run_dir, config: dict, lg, resume_epoch: int | None = None) -> RunLogger:
+        """A logger for `run_dir` as a LoggerConfig `lg` describes it."""
+        return cls(
+            run_dir,
+            config,
+            logger=lg.name,
+            mode=lg.mode,
+            project=lg.project,
+            entity=lg.entity,
+            group=lg.group,
+            tags=tuple(lg.tags),
+            resume_epoch=resume_epoch,
+        )
+
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (flat dict of JSON numbers/strings; must hold "step")."""
         self._file.write(json.dumps(record) + "\n")

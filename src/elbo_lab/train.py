@@ -148,17 +148,8 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     if restored is not None:
         start_epoch, state, _ = restored
 
-    lg = cfg.logger
-    logger = RunLogger(
-        run_dir,
-        dataclasses.asdict(cfg),
-        logger=lg.name,
-        mode=lg.mode,
-        project=lg.project,
-        entity=lg.entity,
-        group=lg.group,
-        tags=tuple(lg.tags),
-        resume_epoch=start_epoch if start_epoch else None,
+    logger = RunLogger.from_config(
+        run_dir, dataclasses.asdict(cfg), cfg.logger, resume_epoch=start_epoch or None
     )
     try:
         train_data = jnp.asarray(splits.train)
