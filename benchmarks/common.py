@@ -39,6 +39,8 @@ def write(name: str, payload: dict) -> Path:
     payload = {
         "machine": {
             "cpus": os.cpu_count(),
+            "cpu_affinity": sorted(os.sched_getaffinity(0)),  # e.g. pinned with taskset
+            "load_average_1min": os.getloadavg()[0],
             "platform": platform.platform(),
             "python": platform.python_version(),
             "jax": jax.__version__,
