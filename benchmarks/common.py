@@ -52,3 +52,32 @@ def write(name: str, payload: dict) -> Path:
     path = RESULTS / f"{name}.json"
     path.write_text(json.dumps(payload, indent=2) + "\n")
     return path
+
+
+def seconds_per_train_step(objective: str, hyper: dict, batch: int, steps: int, repeats: int):
+    """Median seconds of one update of the trainer's own jitted scan (train.make_train_steps) for
+    burda_1l with `objective` (its hyper-parameters in `hyper`) on random MNIST-shaped data (the
+    cost does not depend on pixel values), `steps` updates per timed dispatch."""
+    from elbo_lab import objectives
+    from elbo_lab.config import OptimConfig
+    from elbo_lab.models import DeepLatentGaussian
+    from elbo_lab.train import TrainState, make_optimizer, make_train_steps
+
+    model = DeepLatentGaussian(784, [50], [[200, 200]])
+    rng = np.random.default_rng(0)
+    data = jnp.asarray(rng.uniform(size=(4096, 784)).astype(np.float32))
+    params = model.init(jax.random.key(0), np.asarray(data).mean(0))
+    optimizer = make_optimizer(OptimConfig(name="adam", epochs=1), steps_per_epoch=1000)
+    obj = objectives.build(objective, model=model, **hyper)
+    train_steps = make_train_steps(obj, optimizer, dynamic=True)
+    state = TrainState(params, optimizer.init(params), obj.init(), jnp.zeros((), jnp.int32))
+    idx = jnp.asarray(rng.integers(0, 4096, size=(steps, batch)))
+    key = jax.random.key(1)
+    holder = [state]
+
+    def go():
+        holder[0], m = train_steps(holder[0], data, idx, key)
+        jax.block_until_ready(m)
+
+    go()  # compile (and, for hmc, let the step size adapt away from its start)
+    return median_seconds(go, repeats) / steps

@@ -22,15 +22,7 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from common import matmul_gflops, median_seconds, write
-
-from elbo_lab import objectives
-from elbo_lab.config import OptimConfig
-from elbo_lab.models import DeepLatentGaussian
-from elbo_lab.train import TrainState, make_optimizer, make_train_steps
+from common import matmul_gflops, seconds_per_train_step, write
 
 BATCH = 20
 STEPS_PER_EPOCH = 59_600 // BATCH
@@ -59,26 +51,9 @@ def flops_per_step(s: dict) -> float:
 
 
 def bench(s: dict, repeats: int) -> dict:
-    model = DeepLatentGaussian(784, [50], [[200, 200]])
-    rng = np.random.default_rng(0)
-    data = jnp.asarray(rng.uniform(size=(4096, 784)).astype(np.float32))
-    params = model.init(jax.random.key(0), np.asarray(data).mean(0))
-    optimizer = make_optimizer(OptimConfig(name="adam", epochs=1), steps_per_epoch=1000)
     hyper = {name: v for name, v in s.items() if name != "objective"}
-    objective = objectives.build(s["objective"], model=model, **hyper)
-    train_steps = make_train_steps(objective, optimizer, dynamic=True)
-    state = TrainState(params, optimizer.init(params), objective.init(), jnp.zeros((), jnp.int32))
     steps = max(10, int(1e9 / flops_per_step(s)))  # ~1 GFLOP per timed dispatch
-    idx = jnp.asarray(rng.integers(0, 4096, size=(steps, BATCH)))
-    key = jax.random.key(1)
-    holder = [state]
-
-    def go():
-        holder[0], m = train_steps(holder[0], data, idx, key)
-        jax.block_until_ready(m)
-
-    go()  # compile (and, for hmc, let the step size adapt away from its start)
-    per_step = median_seconds(go, repeats) / steps
+    per_step = seconds_per_train_step(s["objective"], hyper, BATCH, steps, repeats)
     return {
         **s,
         "batch": BATCH,

@@ -14,15 +14,7 @@ from __future__ import annotations
 
 import argparse
 
-import jax
-import jax.numpy as jnp
-import numpy as np
-from common import matmul_gflops, median_seconds, write
-
-from elbo_lab import objectives
-from elbo_lab.config import OptimConfig
-from elbo_lab.models import DeepLatentGaussian
-from elbo_lab.train import TrainState, make_optimizer, make_train_steps
+from common import matmul_gflops, seconds_per_train_step, write
 
 
 def flops_per_step(batch: int, k: int) -> float:
@@ -30,24 +22,7 @@ def flops_per_step(batch: int, k: int) -> float:
 
 
 def bench(batch: int, k: int, steps: int, repeats: int) -> dict:
-    model = DeepLatentGaussian(784, [50], [[200, 200]])
-    rng = np.random.default_rng(0)
-    data = jnp.asarray(rng.uniform(size=(4096, 784)).astype(np.float32))
-    params = model.init(jax.random.key(0), np.asarray(data).mean(0))
-    optimizer = make_optimizer(OptimConfig(name="adam", epochs=1), steps_per_epoch=1000)
-    objective = objectives.build("iwae", model=model, k=k)
-    train_steps = make_train_steps(objective, optimizer, dynamic=True)
-    state = TrainState(params, optimizer.init(params), (), jnp.zeros((), jnp.int32))
-    idx = jnp.asarray(rng.integers(0, 4096, size=(steps, batch)))
-    key = jax.random.key(1)
-    holder = [state]
-
-    def go():
-        holder[0], m = train_steps(holder[0], data, idx, key)
-        jax.block_until_ready(m)
-
-    go()  # compile
-    per_step = median_seconds(go, repeats) / steps
+    per_step = seconds_per_train_step("iwae", {"k": k}, batch, steps, repeats)
     return {
         "batch": batch,
         "k": k,
