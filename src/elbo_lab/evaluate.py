@@ -48,6 +48,17 @@ from elbo_lab.logging import RunLogger
 SPLITS = ("test", "valid", "train")
 
 
+# The terms of the gap decomposition (gaps.inference_gaps), in the order they are reported.
+GAP_TERMS = (
+    "log_px",
+    "elbo_q",
+    "elbo_qstar",
+    "inference_gap",
+    "approximation_gap",
+    "amortization_gap",
+)
+
+
 @dataclass(frozen=True)
 class AISConfig:
     examples: int | None = 100  # the first n evaluated examples; None: all; 0: no AIS
@@ -261,17 +272,7 @@ def run(cfg: EvaluateConfig) -> dict:
         results["gaps"] = {
             "n": n_gaps,
             "log_px_from": "ais" if use_ais else f"iwae_{max(ks)}",
-            **{
-                name: _stat(gp[name])
-                for name in (
-                    "log_px",
-                    "elbo_q",
-                    "elbo_qstar",
-                    "inference_gap",
-                    "approximation_gap",
-                    "amortization_gap",
-                )
-            },
+            **{name: _stat(gp[name]) for name in GAP_TERMS},
             "elbo_mc_se_rms": float(np.sqrt(np.mean(gp["elbo_q_mc_se"] ** 2))),
             "elbo_qstar_mc_se_rms": float(np.sqrt(np.mean(gp["elbo_qstar_mc_se"] ** 2))),
             "elbo_qstar_at_start": _stat(gp["elbo_qstar_init"]),
@@ -375,14 +376,7 @@ def markdown_table(results: dict, ks) -> str:
             )
     if "gaps" in results:
         g = results["gaps"]
-        for name in (
-            "log_px",
-            "elbo_q",
-            "elbo_qstar",
-            "inference_gap",
-            "approximation_gap",
-            "amortization_gap",
-        ):
+        for name in GAP_TERMS:
             note = f"log p(x) from {g['log_px_from']}" if name == "log_px" else ""
             row(f"gaps: {name}", g[name]["mean"], g[name]["se"], g["n"], note)
     if "surgery" in results:
