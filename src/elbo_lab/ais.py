@@ -326,16 +326,12 @@ def bdmc(
         progress=progress,
         **settings,
     )
+    kernel = {k: v for k, v in settings.items() if k not in ("num_temps", "schedule")}
     rev_fn = make_ais_fn(
         model,
         betas=annealing_schedule(num_temps, schedule)[::-1].copy(),
-        base=base,
-        chains=chains,
-        num_leapfrog=num_leapfrog,
-        step_size=step_size,
-        target_accept=target_accept,
-        adapt_rate=adapt_rate,
         from_posterior=True,
+        **kernel,
     )
     rev = _run_chunks(rev_fn, params, k_rev, x, z, examples_per_chunk, "bdmc-reverse", progress)
     log_inv_px, upper_se = log_mean_exp_and_se(rev["log_w"])
