@@ -42,6 +42,8 @@ PAPERS = {
     }
 }
 PAPER_EPOCHS = {"burda_table1": 3280}
+# How each objective is named in the paper's table (its columns).
+PAPER_COLUMNS = {"burda_table1": {"elbo": "VAE", "iwae": "IWAE"}}
 
 
 def load_run(run_dir: str | Path) -> dict:
@@ -135,6 +137,40 @@ def markdown(table: list[dict], digits: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
+def paper_table(table: list[dict], paper: str) -> str:
+    """Markdown in the paper's own layout: a row per (data, model, k), for each objective the
+    paper's NLL, ours (± SE) and ours minus the paper's; cells with no finished run say so.
+    `table` holds rows() made with the same `paper`."""
+    ours = {}
+    for row in table:
+        model, objective, k = row["run"].split()[:3]
+        ours[(row["data"], model, objective, int(k[2:]))] = row
+    columns = PAPER_COLUMNS[paper]
+    head = ["data", "model", "k"]
+    for name in columns.values():
+        head += [f"{name} paper", f"{name} ours", f"{name} ours − paper"]
+    lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
+    for data, model, k in dict.fromkeys((d, m, k) for d, m, _, k in PAPERS[paper]):
+        cells = [data, model, str(k)]
+        for objective in columns:
+            ref = PAPERS[paper].get((data, model, objective, k))
+            row = ours.get((data, model, objective, k))
+            cells.append("" if ref is None else f"{ref:.2f}")
+            if row is None:
+                cells += ["not run", ""]
+            else:
+                diff = "" if ref is None else f"{row['nll'] - ref:+.2f}"
+                cells += [f"{row['nll']:.2f} ± {row['nll_se']:.2f}", diff]
+        lines.append("| " + " | ".join(cells) + " |")
+    budgets = sorted({(row["epochs"], row["seed"]) for row in table})
+    ours_budget = "; ".join(f"{e} epochs, seed {s}" for e, s in budgets)
+    lines.append(
+        f"\nTest NLL in nats (lower is better). Budget: ours {ours_budget} per cell; the paper "
+        f"{PAPER_EPOCHS[paper]:,} epochs. ± is one standard error over test images.\n"
+    )
+    return "\n".join(lines) + "\n"
+
+
 def write_csv(table: list[dict], path: Path) -> None:
     cols = list(dict.fromkeys(k for row in table for k in row))
     with path.open("w", newline="") as f:
@@ -150,8 +186,12 @@ def ladder_comparison(runs: list[dict]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(6, 4))
+    models = list(dict.fromkeys(run["config"]["model"]["name"] for run in runs))
+    fig, axes = plt.subplots(
+        1, len(models), figsize=(6 * len(models), 4), sharey=True, squeeze=False
+    )
     for run in runs:
+        ax = axes[0, models.index(run["config"]["model"]["name"])]
         r = run["results"]
         ks = sorted(
             int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k
@@ -159,34 +199,51 @@ def ladder_comparison(runs: list[dict]):
         means = [r[f"test/iwae_{k}"] for k in ks]
         errs = [2 * r[f"test/iwae_{k}_se"] for k in ks]
         ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3, label=describe(run))
-    ax.set_xscale("log")
-    ax.set_xlabel("K (importance samples at test time; K=1: ELBO)")
-    ax.set_ylabel("test bound, nats per example (±2 SE)")
-    ax.set_title("bound ladder: ELBO ≤ IWAE-K ≤ log p(x)")
-    ax.legend(fontsize=8, loc="lower right")
+    for ax, model in zip(axes[0], models, strict=True):
+        ax.set_xscale("log")
+        ax.set_xlabel("K (importance samples at test time; K=1: ELBO)")
+        ax.set_title(f"{model}: ELBO ≤ IWAE-K ≤ log p(x)")
+        ax.legend(fontsize=8, loc="lower right")
+    axes[0, 0].set_ylabel("test bound, nats per example (±2 SE)")
     fig.tight_layout()
     return fig
 
 
-def against_k(table: list[dict], column: str, ylabel: str):
-    """`column` against the training k, one line per (model, objective), k on a log axis."""
+def against_k(table: list[dict], column: str, ylabel: str, paper: str | None = None):
+    """`column` against the training k, one line per (data, model, objective), k on a log axis.
+
+    With `paper` (and column "nll"), a second panel shows the paper's values in the same colours,
+    on its own y-axis: the budgets differ, so the orderings are what the two panels compare."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    fig, ax = plt.subplots(figsize=(5, 3.5))
-    lines: dict[str, list[tuple[int, float]]] = {}
+    lines: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
     for row in table:
         model, objective, k = row["run"].split()[:3]
-        lines.setdefault(f"{model} {objective}", []).append((int(k[2:]), row[column]))
-    for label, points in sorted(lines.items()):
-        ks, values = zip(*sorted(points), strict=True)
-        ax.plot(ks, values, marker="o", label=label)
-    ax.set_xscale("log")
-    ax.set_xlabel("k (samples per example in training)")
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
+        lines.setdefault((row["data"], model, objective), []).append((int(k[2:]), row[column]))
+    several_data = len({d for d, _, _ in lines}) > 1
+    panels = [("ours", lines, "/".join(f"{e:,}" for e in sorted({r["epochs"] for r in table})))]
+    if paper is not None and column == "nll":
+        ref: dict[tuple[str, str, str], list[tuple[int, float]]] = {}
+        for (d, m, o, k), v in PAPERS[paper].items():
+            if (d, m, o) in lines:
+                ref.setdefault((d, m, o), []).append((k, v))
+        panels.append(("paper", ref, f"{PAPER_EPOCHS[paper]:,}"))
+    fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
+    colours = {key: f"C{i}" for i, key in enumerate(sorted(lines))}
+    for ax, (who, panel, epochs) in zip(axes[0], panels, strict=True):
+        for key, points in sorted(panel.items()):
+            ks, values = zip(*sorted(points), strict=True)
+            label = " ".join(key if several_data else key[1:])
+            ax.plot(ks, values, marker="o", color=colours[key], label=label)
+        ax.set_xscale("log")
+        ax.set_xlabel("k (samples per example in training)")
+        ax.set_ylabel(ylabel)
+        ax.legend(fontsize=8)
+        if len(panels) > 1:
+            ax.set_title(f"{who} ({epochs} epochs)")
     fig.tight_layout()
     return fig
 
@@ -205,6 +262,8 @@ def write_report(
     out.mkdir(parents=True, exist_ok=True)
     table = rows(runs, paper)
     header = f"# {title}\n\n" if title else ""
+    if paper is not None:
+        header += paper_table(table, paper) + "\nEvery number of every run:\n\n"
     folders = "\n".join(f"- `{r['run_dir']}`" for r in runs)
     (out / "results.md").write_text(
         header + markdown(table) + "\nnll = -log p(x) by IWAE-K_max on the test split (nats); "
@@ -215,7 +274,7 @@ def write_report(
     write_csv(table, out / "results.csv")
     figs = {
         "ladder": ladder_comparison(runs),
-        "nll_vs_k": against_k(table, "nll", "test NLL, nats (IWAE-5000)"),
+        "nll_vs_k": against_k(table, "nll", "test NLL, nats (IWAE-5000)", paper),
         "active_units_vs_k": against_k(table, "active_units", "active units (of the latent units)"),
     }
     for name, fig in figs.items():

@@ -1,0 +1,76 @@
+"""elbo-lab-report against a paper: every cell gets the paper's NLL, ours, the difference and the
+budget, read from run folders (written here by hand, so the expected numbers are known exactly)."""
+
+import csv
+import json
+
+import pytest
+
+from elbo_lab.report import PAPERS, main
+
+
+def fake_run(folder, model, objective, k, nll, epochs=3):
+    """A finished run folder as the trainer writes it, with only the fields the report reads."""
+    folder.mkdir(parents=True)
+    config = {
+        "model": {"name": model},
+        "objective": {"name": objective, "k": k},
+        "data": {"name": "mnist"},
+        "seed": 0,
+    }
+    (folder / "config.json").write_text(json.dumps(config))
+    ladder = {"test/iwae_1": -nll - 9.0, "test/iwae_5": -nll - 3.0, "test/iwae_5000": -nll}
+    results = {
+        **ladder,
+        **{f"{key}_se": 0.25 for key in ladder},
+        "test/n_examples": 10000,
+        "test/nll": nll,
+        "test/nll_se": 0.25,
+        "test/elbo": -nll - 9.0,
+        "test/gap_elbo": 9.0,
+        "test/gap_elbo_se": 0.03,
+        "test/kl": 24.0,
+        "test/active_units": 20 + k,
+    }
+    (folder / "results.json").write_text(json.dumps(results))
+    records = [
+        {"epoch": e, "train/seconds_per_epoch": 10.0 + (e == 1), "train/examples_per_s": 6000.0}
+        for e in range(1, epochs + 1)
+    ]
+    (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):
+    ours = {("burda_1l", "elbo", 1): 95.0, ("burda_1l", "iwae", 5): 93.5}
+    folders = []
+    for (model, objective, k), nll in ours.items():
+        folders.append(tmp_path / "runs" / f"{model}-{objective}-{k}")
+        fake_run(folders[-1], model, objective, k, nll)
+    unfinished = tmp_path / "runs" / "unfinished"
+    unfinished.mkdir()
+    out = tmp_path / "report"
+    main([*map(str, folders), str(unfinished), "--paper", "burda_table1", "--out", str(out)])
+    assert "burda_1l elbo k=1" in capsys.readouterr().out
+
+    rows = list(csv.DictReader((out / "results.csv").open()))
+    assert [r["run"] for r in rows] == ["burda_1l elbo k=1", "burda_1l iwae k=5"]
+    for row, ((model, objective, k), nll) in zip(rows, ours.items(), strict=True):
+        paper = PAPERS["burda_table1"][("mnist", model, objective, k)]
+        assert float(row["paper_nll"]) == paper and float(row["nll"]) == nll
+        assert float(row["nll_minus_paper"]) == pytest.approx(nll - paper)
+        assert row["epochs"] == "3" and row["paper_epochs"] == "3280"
+        assert float(row["s_per_epoch"]) == 10.0  # the first epoch (compilation) is left out
+
+    md = (out / "results.md").read_text()
+    # The paper-layout table: one row per (data, model, k), VAE and IWAE side by side.
+    assert "| mnist | burda_1l | 1 | 86.76 | 95.00 ± 0.25 | +8.24 | 86.76 | not run |  |" in md
+    assert "| mnist | burda_1l | 5 | 86.47 | not run |  | 85.54 | 93.50 ± 0.25 | +7.96 |" in md
+    assert md.count("not run") == 12 - len(ours)
+    assert "ours 3 epochs, seed 0 per cell; the paper 3,280 epochs" in md
+    for figure in ("ladder", "nll_vs_k", "active_units_vs_k"):
+        assert (out / f"{figure}.png").stat().st_size > 0
+
+
+def test_report_without_finished_runs_says_so(tmp_path):
+    with pytest.raises(SystemExit, match="no finished runs"):
+        main([str(tmp_path), "--out", str(tmp_path / "report")])
