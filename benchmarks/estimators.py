@@ -65,15 +65,8 @@ def bench_iwae(model, params, x, k, rows_per_chunk) -> dict:
 
 
 def bench_ais(model, params, x, *, temps, chains, leapfrog, per_call) -> dict:
-    fn = ais.make_ais_fn(
-        model,
-        betas=ais.annealing_schedule(temps),
-        base="prior",
-        chains=chains,
-        num_leapfrog=leapfrog,
-        step_size=0.05,
-        target_accept=0.65,
-    )
+    settings = ais.AISSettings(num_temps=temps, chains=chains, num_leapfrog=leapfrog)
+    fn = ais.make_ais_fn(model, settings)
     z = jnp.zeros((per_call, model.latent_dim))
     key = jax.random.key(1)
     run = lambda xb: fn(params, key, jnp.asarray(xb), z).log_w  # noqa: E731

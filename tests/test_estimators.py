@@ -34,9 +34,7 @@ class LG(LinearGaussian):
 # settings and shapes, so tests that share them share one compilation (XLA takes seconds here).
 MODEL = LG(X_DIM, Z_DIM)
 # Settings shared by the AIS and BDMC tests (same compiled function): 16 examples per call.
-AIS = dict(
-    num_temps=200, chains=16, num_leapfrog=5, step_size=0.2, examples_per_chunk=16, progress=False
-)
+AIS = dict(num_temps=200, chains=16, num_leapfrog=5, step_size=0.2, examples_per_chunk=16)
 
 
 def correlated_model(seed=0):
@@ -81,7 +79,9 @@ def test_ais_converges_to_exact_log_px(base):
     model, params = correlated_model()
     x, _ = simulate(params, 16)
     exact = model.exact_log_marginal(params, x)
-    out = ais.ais(params, model, x, jax.random.key(2), base=base, **AIS)
+    out = ais.ais(
+        params, model, x, jax.random.key(2), ais.AISSettings(base=base, **AIS), progress=False
+    )
     assert_mean_close(out["log_px"], exact)
     assert np.all(np.abs(out["log_px"] - exact) < 6 * out["mc_se"] + F32)
     assert abs(np.mean(out["accept"][:, 100:]) - 0.65) < 0.1  # adaptation reached its target
@@ -96,12 +96,12 @@ def test_bdmc_brackets_log_px():
     model, params = correlated_model()
     x, z = simulate(params, 256, seed=3)
     exact = model.exact_log_marginal(params, x)
-    frozen = {**AIS, "step_size": 1e-6}
-    loose = ais.bdmc(params, model, x, z, jax.random.key(4), adapt_rate=0.0, **frozen)
+    frozen = ais.AISSettings(**{**AIS, "step_size": 1e-6, "adapt_rate": 0.0})
+    loose = ais.bdmc(params, model, x, z, jax.random.key(4), frozen, progress=False)
     lo_mean, lo_se = estimators.mean_se(loose["lower"] - exact)
     up_mean, up_se = estimators.mean_se(loose["upper"] - exact)
     assert lo_mean + 4 * lo_se < 0 < up_mean - 4 * up_se, (lo_mean, lo_se, up_mean, up_se)
-    tight = ais.bdmc(params, model, x, z, jax.random.key(5), **AIS)
+    tight = ais.bdmc(params, model, x, z, jax.random.key(5), ais.AISSettings(**AIS), progress=False)
     assert_mean_close(tight["lower"], exact)
     assert_mean_close(tight["upper"], exact)
     assert np.mean(tight["gap"]) < 0.1 * np.mean(loose["gap"])
@@ -172,17 +172,8 @@ def test_ais_and_iwae_match_quadrature_on_a_non_gaussian_model():
     assert_mean_close(per["iwae_5000"], exact)
     elbo_gap, elbo_gap_se = estimators.mean_se(exact - per["elbo"])
     assert elbo_gap > 10 * elbo_gap_se
-    out = ais.ais(
-        p,
-        model,
-        x,
-        jax.random.key(1),
-        num_temps=100,
-        chains=16,
-        num_leapfrog=5,
-        step_size=0.1,
-        progress=False,
-    )
+    settings = ais.AISSettings(num_temps=100, chains=16, num_leapfrog=5, step_size=0.1)
+    out = ais.ais(p, model, x, jax.random.key(1), settings, progress=False)
     assert_mean_close(out["log_px"], exact)
 
 

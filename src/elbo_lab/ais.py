@@ -32,6 +32,7 @@ of one compiled shape, so memory is bounded whatever the number of examples.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from functools import partial
 from typing import NamedTuple
 
@@ -61,6 +62,27 @@ def annealing_schedule(num_temps: int, kind: str = "sigmoid", delta: float = 4.0
         s = 1.0 / (1.0 + np.exp(-delta * (2.0 * t - 1.0)))
         return (s - s[0]) / (s[-1] - s[0])
     raise ValueError(f"unknown AIS schedule {kind!r}; valid: {', '.join(SCHEDULES)}")
+
+
+@dataclass(frozen=True)
+class AISSettings:
+    """Everything that defines an AIS run (BDMC runs both directions with the same settings).
+
+    num_temps: temperatures T; schedule: "sigmoid" | "linear" (annealing_schedule); base: the
+    path's start p0, "prior" | "q"; chains: C per example; num_leapfrog: leapfrog steps per HMC
+    transition; step_size: the initial step size, then adapted towards target_accept by adapt_rate
+    (0: fixed); examples_per_chunk: examples per jitted call (C x that many rows per matmul).
+    """
+
+    num_temps: int = 500
+    schedule: str = "sigmoid"
+    base: str = "prior"
+    chains: int = 16
+    num_leapfrog: int = 10
+    step_size: float = 0.05
+    target_accept: float = 0.65
+    adapt_rate: float = 0.05
+    examples_per_chunk: int = 25
 
 
 class AISChains(NamedTuple):
@@ -196,27 +218,30 @@ def _ais_batch(
     return jax.vmap(one)(jax.random.split(key, x.shape[0]), x, z)
 
 
-def make_ais_fn(
-    model,
-    *,
-    betas: np.ndarray,
-    base: str,
-    chains: int,
-    num_leapfrog: int,
-    step_size: float,
-    target_accept: float,
-    adapt_rate: float = 0.05,
-    from_posterior: bool = False,
-):
+def make_ais_fn(model, settings: AISSettings, reverse: bool = False):
     """A jitted fn(params, key, x [B, X], z [B, D]) -> AISChains with a leading [B] axis.
 
-    Forward (from_posterior=False): chains start at p0 and `z` is ignored; reverse
-    (from_posterior=True): betas must run from 1 to 0 and every chain starts at the example's z.
+    Forward (reverse=False): chains start at p0 and `z` is ignored. Reverse (the upper half of
+    BDMC): the path runs from beta = 1 to 0 and every chain starts at its example's z.
     """
-    if base not in BASES:
-        raise ValueError(f"unknown AIS base {base!r}; valid: {', '.join(BASES)}")
-    traced = (jnp.asarray(betas, jnp.float32), step_size, target_accept, adapt_rate, from_posterior)
-    static = dict(model=model, base=base, chains=chains, num_leapfrog=num_leapfrog)
+    if settings.base not in BASES:
+        raise ValueError(f"unknown AIS base {settings.base!r}; valid: {', '.join(BASES)}")
+    betas = annealing_schedule(settings.num_temps, settings.schedule)
+    if reverse:
+        betas = betas[::-1].copy()
+    traced = (
+        jnp.asarray(betas, jnp.float32),
+        settings.step_size,
+        settings.target_accept,
+        settings.adapt_rate,
+        reverse,
+    )
+    static = dict(
+        model=model,
+        base=settings.base,
+        chains=settings.chains,
+        num_leapfrog=settings.num_leapfrog,
+    )
     return lambda params, key, x, z: _ais_batch(params, key, x, z, *traced, **static)
 
 
@@ -242,21 +267,7 @@ def _run_chunks(
 
 
 def ais(
-    params,
-    model,
-    x: np.ndarray,
-    key: jax.Array,
-    *,
-    num_temps: int = 500,
-    schedule: str = "sigmoid",
-    base: str = "prior",
-    chains: int = 16,
-    num_leapfrog: int = 10,
-    step_size: float = 0.05,
-    target_accept: float = 0.65,
-    adapt_rate: float = 0.05,
-    examples_per_chunk: int = 25,
-    progress: bool = True,
+    params, model, x: np.ndarray, key: jax.Array, settings: AISSettings, *, progress: bool = True
 ) -> dict[str, np.ndarray]:
     """Forward AIS estimates of log p(x) for each row of x [N, X].
 
@@ -265,18 +276,9 @@ def ais(
     and "step_size" [N, T] (mean acceptance and step size at each temperature).
     """
     x = np.asarray(x, np.float32)
-    fn = make_ais_fn(
-        model,
-        betas=annealing_schedule(num_temps, schedule),
-        base=base,
-        chains=chains,
-        num_leapfrog=num_leapfrog,
-        step_size=step_size,
-        target_accept=target_accept,
-        adapt_rate=adapt_rate,
-    )
+    fn = make_ais_fn(model, settings)
     dummy_z = np.zeros((x.shape[0], model.latent_dim), np.float32)
-    out = _run_chunks(fn, params, key, x, dummy_z, examples_per_chunk, "ais", progress)
+    out = _run_chunks(fn, params, key, x, dummy_z, settings.examples_per_chunk, "ais", progress)
     out["log_px"], out["mc_se"] = log_mean_exp_and_se(out["log_w"])
     return out
 
@@ -287,53 +289,22 @@ def bdmc(
     x: np.ndarray,
     z: np.ndarray,
     key: jax.Array,
+    settings: AISSettings,
     *,
-    num_temps: int = 500,
-    schedule: str = "sigmoid",
-    base: str = "prior",
-    chains: int = 16,
-    num_leapfrog: int = 10,
-    step_size: float = 0.05,
-    target_accept: float = 0.65,
-    adapt_rate: float = 0.05,
-    examples_per_chunk: int = 25,
     progress: bool = True,
 ) -> dict[str, np.ndarray]:
     """Bidirectional Monte Carlo on simulated pairs (x [N, X], z [N, D]) ~ p(x, z).
 
     Returns per-example arrays "lower" [N] (forward AIS), "upper" [N] (minus the log-mean-exp of
     the reverse chains' weights), "gap" = upper - lower [N], and "lower_mc_se", "upper_mc_se" [N].
-    Both halves use the same schedule, chains and HMC settings.
+    Both halves use the same settings.
     """
     x, z = np.asarray(x, np.float32), np.asarray(z, np.float32)
-    settings = dict(
-        num_temps=num_temps,
-        schedule=schedule,
-        base=base,
-        chains=chains,
-        num_leapfrog=num_leapfrog,
-        step_size=step_size,
-        target_accept=target_accept,
-        adapt_rate=adapt_rate,
-    )
     k_fwd, k_rev = jax.random.split(key)
-    fwd = ais(
-        params,
-        model,
-        x,
-        k_fwd,
-        examples_per_chunk=examples_per_chunk,
-        progress=progress,
-        **settings,
-    )
-    kernel = {k: v for k, v in settings.items() if k not in ("num_temps", "schedule")}
-    rev_fn = make_ais_fn(
-        model,
-        betas=annealing_schedule(num_temps, schedule)[::-1].copy(),
-        from_posterior=True,
-        **kernel,
-    )
-    rev = _run_chunks(rev_fn, params, k_rev, x, z, examples_per_chunk, "bdmc-reverse", progress)
+    fwd = ais(params, model, x, k_fwd, settings, progress=progress)
+    rev_fn = make_ais_fn(model, settings, reverse=True)
+    chunk = settings.examples_per_chunk
+    rev = _run_chunks(rev_fn, params, k_rev, x, z, chunk, "bdmc-reverse", progress)
     log_inv_px, upper_se = log_mean_exp_and_se(rev["log_w"])
     upper = -log_inv_px
     return {

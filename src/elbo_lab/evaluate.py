@@ -182,7 +182,7 @@ def run(cfg: EvaluateConfig) -> dict:
     x = x if cfg.examples is None else x[: cfg.examples]
     ks = sorted(set(cfg.ks))
     a = cfg.ais
-    ais_settings = dict(
+    ais_settings = ais_lib.AISSettings(
         num_temps=a.temperatures,
         schedule=a.schedule,
         base=a.init,
@@ -192,7 +192,6 @@ def run(cfg: EvaluateConfig) -> dict:
         target_accept=a.target_accept,
         adapt_rate=a.adapt_rate,
         examples_per_chunk=a.examples_per_chunk,
-        progress=cfg.progress,
     )
     results: dict = {
         "run_dir": str(cfg.run_dir),
@@ -221,7 +220,7 @@ def run(cfg: EvaluateConfig) -> dict:
     ais_px = None
     if n_ais:
         t0 = time.perf_counter()
-        out = ais_lib.ais(params, model, x[:n_ais], k_ais, **ais_settings)
+        out = ais_lib.ais(params, model, x[:n_ais], k_ais, ais_settings, progress=cfg.progress)
         ais_px = out["log_px"]
         sub = _subset_ladder(per, ks, n_ais)
         results["ais"] = {
@@ -240,7 +239,15 @@ def run(cfg: EvaluateConfig) -> dict:
     if cfg.bdmc.examples:
         t0 = time.perf_counter()
         xs, zs = simulate(model, params, k_bdmc, cfg.bdmc.examples)
-        b = ais_lib.bdmc(params, model, xs, zs, jax.random.fold_in(k_bdmc, 1), **ais_settings)
+        b = ais_lib.bdmc(
+            params,
+            model,
+            xs,
+            zs,
+            jax.random.fold_in(k_bdmc, 1),
+            ais_settings,
+            progress=cfg.progress,
+        )
         results["bdmc"] = {
             "n": cfg.bdmc.examples,
             "lower": _stat(b["lower"]),
