@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from elbo_lab.report import PAPERS, main
+from elbo_lab.report import PAPERS, load_run, main, rows, wandb_runs
 
 
 def fake_run(folder, model, objective, k, nll, epochs=3):
@@ -74,3 +74,42 @@ def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):
 def test_report_without_finished_runs_says_so(tmp_path):
     with pytest.raises(SystemExit, match="no finished runs"):
         main([str(tmp_path), "--out", str(tmp_path / "report")])
+
+
+class FakeWandbRun:
+    """The fields of wandb.apis.public.Run that the report reads, filled as the trainer fills a
+    real run: config.json as the config, results.json as the summary, metrics records as history."""
+
+    def __init__(self, folder, state="finished"):
+        self.url = f"https://wandb.ai/me/elbo_lab/runs/{folder.name}"
+        self.state = state
+        self.config = json.loads((folder / "config.json").read_text())
+        self.summary = json.loads((folder / "results.json").read_text())
+        self._history = [json.loads(line) for line in (folder / "metrics.jsonl").open()]
+
+    def scan_history(self, keys):
+        return [{k: r[k] for k in keys} for r in self._history if all(k in r for k in keys)]
+
+
+class FakeWandbApi:
+    def __init__(self, runs):
+        self._runs = runs
+        self.queries = []
+
+    def runs(self, path, filters=None):
+        self.queries.append((path, filters))
+        return self._runs
+
+
+def test_wandb_project_gives_the_same_table_as_the_folders(tmp_path):
+    folder = tmp_path / "runs" / "iwae5"
+    fake_run(folder, "burda_2l", "iwae", 5, 90.0, epochs=4)
+    crashed = tmp_path / "runs" / "crashed"
+    fake_run(crashed, "burda_2l", "iwae", 50, 89.0)
+    api = FakeWandbApi([FakeWandbRun(folder), FakeWandbRun(crashed, state="crashed")])
+    online = wandb_runs("me/elbo_lab", group="table1", api=api)
+    assert api.queries == [("me/elbo_lab", {"group": "table1"})]
+    assert [r["run_dir"] for r in online] == ["https://wandb.ai/me/elbo_lab/runs/iwae5"]
+    from_wandb = rows(online, "burda_table1")
+    from_folder = rows([load_run(folder)], "burda_table1")
+    assert from_wandb == from_folder and from_wandb[0]["epochs"] == 4

@@ -1,9 +1,11 @@
 """Collect finished runs from their folders into a table (Markdown + CSV) and comparison figures.
 
     elbo-lab-report runs/core_mnist/* --out experiments/core_mnist/results
+    elbo-lab-report --wandb me/elbo_lab --wandb-group table1 --paper burda_table1 --out results
 
-Everything is read from the run folders (config.json, results.json, metrics.jsonl), never from
-memory, so a table can be rebuilt at any time from the runs that produced it.
+Everything is read from the run folders (config.json, results.json, metrics.jsonl) or, online,
+from the W&B runs that hold the same records, so a table can be rebuilt at any time from the runs
+that produced it.
 """
 
 from __future__ import annotations
@@ -46,25 +48,55 @@ PAPER_EPOCHS = {"burda_table1": 3280}
 PAPER_COLUMNS = {"burda_table1": {"elbo": "VAE", "iwae": "IWAE"}}
 
 
-def load_run(run_dir: str | Path) -> dict:
-    """One finished run: its folder, config, test results and training cost.
+def run_record(source: str, config: dict, results: dict, epochs: list[dict]) -> dict:
+    """One finished run, whether read from its folder or from W&B: where it came from, its config,
+    its test results and its training cost.
 
-    Returns a dict with "run_dir", "config", "results", "epochs", "seconds_per_epoch" (median over
-    epochs after the first, which pays for compilation) and "examples_per_s" (likewise).
+    Returns a dict with "run_dir" (the folder or W&B URL), "config", "results", "epochs",
+    "seconds_per_epoch" (median over epochs after the first, which pays for compilation) and
+    "examples_per_s" (likewise); `epochs` holds the per-epoch records.
     """
-    run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    results = json.loads((run_dir / "results.json").read_text())
-    epochs = [r for r in read_metrics(run_dir) if r.get("epoch") is not None]
     timed = epochs[1:] or epochs
     return {
-        "run_dir": str(run_dir),
+        "run_dir": source,
         "config": config,
         "results": results,
         "epochs": len(epochs),
         "seconds_per_epoch": float(np.median([r["train/seconds_per_epoch"] for r in timed])),
         "examples_per_s": float(np.median([r["train/examples_per_s"] for r in timed])),
     }
+
+
+def load_run(run_dir: str | Path) -> dict:
+    """One finished run from its folder (config.json, results.json, metrics.jsonl)."""
+    run_dir = Path(run_dir)
+    config = json.loads((run_dir / "config.json").read_text())
+    results = json.loads((run_dir / "results.json").read_text())
+    epochs = [r for r in read_metrics(run_dir) if r.get("epoch") is not None]
+    return run_record(str(run_dir), config, results, epochs)
+
+
+EPOCH_KEYS = ["epoch", "train/seconds_per_epoch", "train/examples_per_s"]
+
+
+def wandb_runs(project: str, group: str | None = None, api=None) -> list[dict]:
+    """The finished runs of a W&B project ("entity/project"), optionally of one group, oldest
+    first. The trainer stores config.json as the W&B config and results.json as the summary, so
+    a run read from W&B gives the same table row as its folder. `api`: a wandb.Api (needs network
+    access and a login unless given)."""
+    if api is None:
+        import wandb
+
+        api = wandb.Api()
+    out = []
+    for run in api.runs(project, filters={"group": group} if group else None):
+        results = dict(run.summary)
+        if run.state != "finished" or "test/nll" not in results:
+            continue
+        by_epoch = {r["epoch"]: r for r in run.scan_history(keys=EPOCH_KEYS)}  # last write wins
+        epochs = [by_epoch[e] for e in sorted(by_epoch)]
+        out.append(run_record(run.url, dict(run.config), results, epochs))
+    return out
 
 
 def finished_runs(paths: Sequence[str | Path]) -> list[dict]:
@@ -249,15 +281,23 @@ def against_k(table: list[dict], column: str, ylabel: str, paper: str | None = N
 
 
 def write_report(
-    run_dirs: Sequence[str | Path], out: str | Path, title: str = "", paper: str | None = None
+    run_dirs: Sequence[str | Path],
+    out: str | Path,
+    title: str = "",
+    paper: str | None = None,
+    extra_runs: Sequence[dict] = (),
 ) -> list[dict]:
     """results.md, results.csv, ladder.png, nll_vs_k.png and active_units_vs_k.png in `out`,
-    from the finished runs among run_dirs (with the paper's numbers beside ours if given)."""
+    from the finished runs among run_dirs and `extra_runs` (run_record dicts, e.g. wandb_runs'),
+    with the paper's numbers beside ours if given."""
     import matplotlib.pyplot as plt
 
-    runs = finished_runs(run_dirs)
+    runs = finished_runs(run_dirs) + list(extra_runs)
     if not runs:
-        raise SystemExit(f"no finished runs (with results.json) among {list(map(str, run_dirs))}")
+        raise SystemExit(
+            f"no finished runs (with results.json) among {list(map(str, run_dirs))} "
+            "or from W&B: train them first, or point at their folders"
+        )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     table = rows(runs, paper)
@@ -285,12 +325,17 @@ def write_report(
 
 def main(argv: Sequence[str] | None = None) -> None:
     p = argparse.ArgumentParser(prog="elbo-lab-report", description=__doc__.splitlines()[0])
-    p.add_argument("runs", nargs="+", help="run folders (those without results.json are skipped)")
+    p.add_argument("runs", nargs="*", help="run folders (those without results.json are skipped)")
     p.add_argument("--out", required=True, help="folder for results.md, results.csv, ladder.png")
     p.add_argument("--title", default="")
     p.add_argument("--paper", choices=sorted(PAPERS), help="put a paper's numbers beside ours")
+    p.add_argument("--wandb", metavar="ENTITY/PROJECT", help="also the project's finished runs")
+    p.add_argument("--wandb-group", help="only this W&B group (with --wandb)")
     args = p.parse_args(argv)
-    table = write_report(args.runs, args.out, args.title, args.paper)
+    if not args.runs and not args.wandb:
+        p.error("give run folders, --wandb ENTITY/PROJECT, or both")
+    online = wandb_runs(args.wandb, args.wandb_group) if args.wandb else []
+    table = write_report(args.runs, args.out, args.title, args.paper, online)
     print(markdown(table))
 
 
