@@ -9,13 +9,13 @@ import pytest
 from elbo_lab.report import PAPERS, load_run, main, rows, wandb_runs
 
 
-def fake_run(folder, model, objective, k, nll, epochs=3):
+def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist"):
     """A finished run folder as the trainer writes it, with only the fields the report reads."""
     folder.mkdir(parents=True)
     config = {
         "model": {"name": model},
         "objective": {"name": objective, "k": k},
-        "data": {"name": "mnist"},
+        "data": {"name": data},
         "seed": 0,
     }
     (folder / "config.json").write_text(json.dumps(config))
@@ -46,6 +46,8 @@ def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):
     for (model, objective, k), nll in ours.items():
         folders.append(tmp_path / "runs" / f"{model}-{objective}-{k}")
         fake_run(folders[-1], model, objective, k, nll)
+    folders.append(tmp_path / "runs" / "omniglot")  # a data set the paper table here lacks
+    fake_run(folders[-1], "burda_1l", "iwae", 5, 104.0, data="omniglot")
     unfinished = tmp_path / "runs" / "unfinished"
     unfinished.mkdir()
     out = tmp_path / "report"
@@ -53,8 +55,13 @@ def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):
     assert "burda_1l elbo k=1" in capsys.readouterr().out
 
     rows = list(csv.DictReader((out / "results.csv").open()))
-    assert [r["run"] for r in rows] == ["burda_1l elbo k=1", "burda_1l iwae k=5"]
-    for row, ((model, objective, k), nll) in zip(rows, ours.items(), strict=True):
+    assert [r["run"] for r in rows] == [
+        "burda_1l elbo k=1",
+        "burda_1l iwae k=5",
+        "burda_1l iwae k=5",
+    ]
+    assert rows[-1]["data"] == "omniglot" and rows[-1]["paper_nll"] == ""
+    for row, ((model, objective, k), nll) in zip(rows, ours.items(), strict=False):
         paper = PAPERS["burda_table1"][("mnist", model, objective, k)]
         assert float(row["paper_nll"]) == paper and float(row["nll"]) == nll
         assert float(row["nll_minus_paper"]) == pytest.approx(nll - paper)
@@ -65,7 +72,8 @@ def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):
     # The paper-layout table: one row per (data, model, k), VAE and IWAE side by side.
     assert "| mnist | burda_1l | 1 | 86.76 | 95.00 ± 0.25 | +8.24 | 86.76 | not run |  |" in md
     assert "| mnist | burda_1l | 5 | 86.47 | not run |  | 85.54 | 93.50 ± 0.25 | +7.96 |" in md
-    assert md.count("not run") == 12 - len(ours)
+    assert "| omniglot | burda_1l | 5 |  | not run |  |  | 104.00 ± 0.25 |  |" in md
+    assert md.count("not run") == 12 - len(ours) + 1
     assert "ours 3 epochs, seed 0 per cell; the paper 3,280 epochs" in md
     for figure in ("ladder", "nll_vs_k", "active_units_vs_k"):
         assert (out / f"{figure}.png").stat().st_size > 0

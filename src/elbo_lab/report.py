@@ -171,7 +171,8 @@ def markdown(table: list[dict], digits: int = 2) -> str:
 
 def paper_table(table: list[dict], paper: str) -> str:
     """Markdown in the paper's own layout: a row per (data, model, k), for each objective the
-    paper's NLL, ours (± SE) and ours minus the paper's; cells with no finished run say so.
+    paper's NLL, ours (± SE) and ours minus the paper's; cells with no finished run say so, and
+    our cells the paper lacks (another data set) get rows with the paper's columns empty.
     `table` holds rows() made with the same `paper`."""
     ours = {}
     for row in table:
@@ -182,7 +183,8 @@ def paper_table(table: list[dict], paper: str) -> str:
     for name in columns.values():
         head += [f"{name} paper", f"{name} ours", f"{name} ours − paper"]
     lines = ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-    for data, model, k in dict.fromkeys((d, m, k) for d, m, _, k in PAPERS[paper]):
+    keys = [(d, m, k) for d, m, _, k in [*PAPERS[paper], *ours]]  # ours: also data it lacks
+    for data, model, k in dict.fromkeys(keys):
         cells = [data, model, str(k)]
         for objective in columns:
             ref = PAPERS[paper].get((data, model, objective, k))
