@@ -80,6 +80,9 @@ def test_train_run_every_model_and_objective(tmp_path):
             results = train.run(tc, tmp_path / f"{model}-{objective}")
             assert results["test/elbo"] <= results["test/iwae_10"] + 0.5  # IWAE-10 >= ELBO (MC)
             assert results["test/nll"] > 0 and results["epochs"] == 1
+            if model == "burda_2l":  # the paper counts active units per layer, e.g. "16+5"
+                by_layer = [results[f"test/active_units_layer{i}"] for i in (1, 2)]
+                assert sum(by_layer) == results["test/active_units"]
 
 
 def test_sweep_runs_each_job_in_its_own_folder_and_reruns_skip(tmp_path):

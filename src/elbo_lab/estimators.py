@@ -23,7 +23,7 @@ import jax.numpy as jnp
 import numpy as np
 from tqdm.auto import tqdm
 
-from elbo_lab.diagnostics import active_units
+from elbo_lab.diagnostics import active_units, active_units_per_layer
 from elbo_lab.objectives import iwae_bound, log_weights
 
 
@@ -103,7 +103,8 @@ def evaluate(
 
     Returns (summary, per_example). summary holds, each with "<name>_se" its standard error:
       elbo, iwae_<k> for every k, log_px (= IWAE-K_max), nll = -log_px, recon, kl,
-      gap_elbo = log_px - elbo, gap_iwae_<k> = log_px - iwae_<k> (paired), active_units;
+      gap_elbo = log_px - elbo, gap_iwae_<k> = log_px - iwae_<k> (paired), active_units (and
+      active_units_layer<i>, bottom-up, for models with several stochastic layers);
     per_example holds "iwae_<k>" [N], "elbo", "recon", "kl" [N] and "q_mean" [N, D].
     """
     k_max, chunk, batch = ladder_plan(ks, rows_per_chunk)
@@ -145,6 +146,10 @@ def evaluate(
         if k not in (1, k_max):  # iwae_1 is the ELBO, whose gap is gap_elbo
             put(f"gap_iwae_{k}", log_px - per[f"iwae_{k}"])
     summary["active_units"] = float(active_units(per["q_mean"]))
+    layers = tuple(getattr(model, "latent_dims", ()))
+    if len(layers) > 1:
+        for i, n_active in enumerate(active_units_per_layer(per["q_mean"], layers), 1):
+            summary[f"active_units_layer{i}"] = float(n_active)
     summary["k_max"] = float(k_max)
     summary["n_examples"] = float(n)
     return summary, per

@@ -147,6 +147,11 @@ def rows(runs: list[dict], paper: str | None = None) -> list[dict]:
                 "gap_elbo_se": r["test/gap_elbo_se"],
                 "kl": r["test/kl"],
                 "active_units": int(r["test/active_units"]),
+                "active_by_layer": "+".join(
+                    str(int(r[f"test/active_units_layer{i}"]))
+                    for i in range(1, 1 + len(c["model"].get("latent_dims", ())))
+                    if f"test/active_units_layer{i}" in r
+                ),
                 "s_per_epoch": run["seconds_per_epoch"],
                 "examples_per_s": run["examples_per_s"],
             }
