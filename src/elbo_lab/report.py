@@ -272,12 +272,15 @@ def against_k(table: list[dict], column: str, ylabel: str, paper: str | None = N
         panels.append(("paper", ref, f"{PAPER_EPOCHS[paper]:,}"))
     fig, axes = plt.subplots(1, len(panels), figsize=(5 * len(panels), 3.5), squeeze=False)
     colours = {key: f"C{i}" for i, key in enumerate(sorted(lines))}
+    ticks = sorted({k for _, panel, _ in panels for points in panel.values() for k, _ in points})
     for ax, (who, panel, epochs) in zip(axes[0], panels, strict=True):
         for key, points in sorted(panel.items()):
             ks, values = zip(*sorted(points), strict=True)
             label = " ".join(key if several_data else key[1:])
             ax.plot(ks, values, marker="o", color=colours[key], label=label)
         ax.set_xscale("log")
+        ax.set_xticks(ticks, [str(k) for k in ticks])
+        ax.minorticks_off()
         ax.set_xlabel("k (samples per example in training)")
         ax.set_ylabel(ylabel)
         ax.legend(fontsize=8)
