@@ -31,13 +31,18 @@ ENCODER_FORWARD = 2.0 * 216_800
 TEST_IMAGES = 10_000
 
 
-def timed_batches(fn, batches) -> float:
-    """Seconds for fn over every batch (blocking on each result); the first batch compiles and
-    is timed separately by the caller."""
+def seconds_per_example(fn, x, per_call: int) -> tuple[float, float, int]:
+    """Time fn over x in calls of `per_call` examples, blocking on each result. Returns (seconds
+    of the first call, which compiles; seconds per example over the whole calls that follow;
+    examples timed)."""
     t0 = time.perf_counter()
-    for b in batches:
-        jax.block_until_ready(fn(b))
-    return time.perf_counter() - t0
+    jax.block_until_ready(fn(x[:per_call]))
+    compile_s = time.perf_counter() - t0
+    n = (x.shape[0] // per_call) * per_call
+    t0 = time.perf_counter()
+    for i in range(0, n, per_call):
+        jax.block_until_ready(fn(x[i : i + per_call]))
+    return compile_s, (time.perf_counter() - t0) / n, n
 
 
 def bench_iwae(model, params, x, k, rows_per_chunk) -> dict:
@@ -45,12 +50,7 @@ def bench_iwae(model, params, x, k, rows_per_chunk) -> dict:
     ladder = estimators.make_ladder_fn(model, k_max=k_max, chunk=chunk)
     key = jax.random.key(0)
     run = lambda xb: ladder(params, key, jnp.asarray(xb))  # noqa: E731
-    t0 = time.perf_counter()
-    jax.block_until_ready(run(x[:batch]))
-    compile_s = time.perf_counter() - t0
-    n = (x.shape[0] // batch) * batch
-    seconds = timed_batches(run, [x[i : i + batch] for i in range(0, n, batch)])
-    per = seconds / n
+    compile_s, per, n = seconds_per_example(run, x, batch)
     flops = k * DECODER_FORWARD + ENCODER_FORWARD
     return {
         "k": k,
@@ -70,12 +70,7 @@ def bench_ais(model, params, x, *, temps, chains, leapfrog, per_call) -> dict:
     z = jnp.zeros((per_call, model.latent_dim))
     key = jax.random.key(1)
     run = lambda xb: fn(params, key, jnp.asarray(xb), z).log_w  # noqa: E731
-    t0 = time.perf_counter()
-    jax.block_until_ready(run(x[:per_call]))
-    compile_s = time.perf_counter() - t0
-    n = (x.shape[0] // per_call) * per_call
-    seconds = timed_batches(run, [x[i : i + per_call] for i in range(0, n, per_call)])
-    per = seconds / n
+    compile_s, per, n = seconds_per_example(run, x, per_call)
     flops = chains * temps * (leapfrog + 1) * 3 * DECODER_FORWARD
     return {
         "temperatures": temps,
