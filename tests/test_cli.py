@@ -9,13 +9,14 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 from cli_helpers import FAST, TIMING, elbo_lab, env
 from hydra import compose, initialize_config_dir
 
 from elbo_lab.cli import CONFIG_DIR
 from elbo_lab.config import ConfigError, to_train_config
-from elbo_lab.logging import read_metrics
+from elbo_lab.logging import read_metrics, read_per_example
 from elbo_lab.report import write_report
 
 
@@ -80,6 +81,12 @@ def test_train_run_every_model_and_objective(tmp_path):
             results = train.run(tc, tmp_path / f"{model}-{objective}")
             assert results["test/elbo"] <= results["test/iwae_10"] + 0.5  # IWAE-10 >= ELBO (MC)
             assert results["test/nll"] > 0 and results["epochs"] == 1
+            # each test image's log p(x) is kept for paired comparisons; its mean is the NLL's
+            # (stored as float32: rounding moves a value below 256 nats by at most half an ulp,
+            # 7.6e-6, so the mean by at most that; 1e-4 leaves room for summation order)
+            log_px = read_per_example(tmp_path / f"{model}-{objective}")["log_px"]
+            assert log_px.shape == (results["test/n_examples"],)
+            assert -log_px.mean(dtype=np.float64) == pytest.approx(results["test/nll"], abs=1e-4)
             if model == "burda_2l":  # the paper counts active units per layer, e.g. "16+5"
                 by_layer = [results[f"test/active_units_layer{i}"] for i in (1, 2)]
                 assert sum(by_layer) == results["test/active_units"]

@@ -4,13 +4,16 @@ budget, read from run folders (written here by hand, so the expected numbers are
 import csv
 import json
 
+import numpy as np
 import pytest
 
-from elbo_lab.report import PAPERS, load_run, main, rows, wandb_runs
+from elbo_lab.logging import PER_EXAMPLE_FILE
+from elbo_lab.report import PAPERS, load_run, main, orderings, rows, wandb_runs
 
 
-def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist"):
-    """A finished run folder as the trainer writes it, with only the fields the report reads."""
+def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist", log_px=None):
+    """A finished run folder as the trainer writes it, with only the fields the report reads
+    (and, given `log_px`, the per-image test log p(x))."""
     folder.mkdir(parents=True)
     config = {
         "model": {"name": model},
@@ -38,6 +41,8 @@ def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist"):
         for e in range(1, epochs + 1)
     ]
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    if log_px is not None:
+        np.savez_compressed(folder / PER_EXAMPLE_FILE, log_px=log_px.astype(np.float32))
 
 
 def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):
@@ -77,6 +82,71 @@ def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):
     assert "ours 3 epochs, seed 0 per cell; the paper 3,280 epochs" in md
     for figure in ("ladder", "nll_vs_k", "active_units_vs_k"):
         assert (out / f"{figure}.png").stat().st_size > 0
+
+
+def test_orderings_use_paired_errors_when_every_cell_kept_its_images(tmp_path):
+    """Four cells on the same 1,000 test images: image difficulty (SD 30 nats) is shared, the
+    cells differ by a constant plus small per-image noise (SD 0.5), so the paired SE of a
+    difference is ~0.5 * sqrt(2) / sqrt(1000) = 0.022, while combining the cells' own SEs
+    (~30 / sqrt(1000) = 0.95 each) gives ~1.3. Cells without per-image values fall back to that."""
+    rng = np.random.default_rng(0)
+    difficulty = rng.normal(95.0, 30.0, 1000)
+    shift = {
+        ("burda_1l", "elbo", 1): 0.0,
+        ("burda_1l", "elbo", 5): -1.0,
+        ("burda_1l", "iwae", 5): -1.5,
+        ("burda_2l", "elbo", 1): -1.2,
+    }
+    runs = {}
+    for (model, objective, k), d in shift.items():
+        folder = tmp_path / f"{model}-{objective}-{k}"
+        log_px = -(difficulty + d + rng.normal(0.0, 0.5, 1000))
+        fake_run(folder, model, objective, k, 0.0, log_px=log_px)
+        results = json.loads((folder / "results.json").read_text())  # the NLL and SE it implies
+        results["test/nll"] = float(-log_px.astype(np.float32).mean(dtype=np.float64))
+        results["test/nll_se"] = float(log_px.std(ddof=1) / np.sqrt(1000))
+        (folder / "results.json").write_text(json.dumps(results))
+        runs[(model, objective, k)] = load_run(folder)
+
+    def per_image(cell):
+        return -runs[cell]["log_px"].astype(np.float64)
+
+    order = {row["comparison"]: row for row in orderings(list(runs.values()), "burda_table1")}
+    assert list(order) == [
+        "burda_1l k=5: IWAE − VAE",
+        "burda_1l VAE: k=5 − k=1",
+        "VAE k=1: burda_2l − burda_1l",
+    ]  # the only ones whose cells all ran
+    row = order["burda_1l k=5: IWAE − VAE"]
+    diff = per_image(("burda_1l", "iwae", 5)) - per_image(("burda_1l", "elbo", 5))
+    assert row["ours"] == pytest.approx(diff.mean(), abs=1e-9)
+    assert row["se"] == pytest.approx(diff.std(ddof=1) / np.sqrt(1000), rel=1e-9)
+    assert row["se_kind"] == "paired" and row["se"] < 0.05
+    assert row["paper"] == pytest.approx(85.54 - 86.47)
+    assert row["agrees"].startswith("yes")  # -0.5 nats at ~0.03 SE: ~ -20 SE, the paper's sign
+    assert order["VAE k=1: burda_2l − burda_1l"]["paper"] == pytest.approx(85.33 - 86.76)
+
+    # Without one cell's per-image values, its comparisons combine the two SEs as independent
+    # and a true 0.5-nat difference is within that noise.
+    runs[("burda_1l", "iwae", 5)]["log_px"] = None
+    order = {row["comparison"]: row for row in orderings(list(runs.values()), "burda_table1")}
+    row = order["burda_1l k=5: IWAE − VAE"]
+    se_iwae, se_vae = (runs[("burda_1l", o, 5)]["results"]["test/nll_se"] for o in ("iwae", "elbo"))
+    assert row["se_kind"] == "unpaired"
+    assert row["se"] == pytest.approx(np.hypot(se_iwae, se_vae))
+    assert row["agrees"].startswith("within noise")
+    assert order["burda_1l VAE: k=5 − k=1"]["se_kind"] == "paired"  # both of its cells have them
+
+    # The report shows them under the paper table and writes them as CSV.
+    out = tmp_path / "report"
+    main(
+        [str(tmp_path / f"{m}-{o}-{k}") for m, o, k in shift]
+        + ["--paper", "burda_table1"]
+        + ["--out", str(out)]
+    )
+    table = list(csv.DictReader((out / "orderings.csv").open()))
+    assert [r["comparison"] for r in table] == list(order)
+    assert "| burda_1l k=5: IWAE − VAE | -0.93 |" in (out / "results.md").read_text()
 
 
 def test_report_without_finished_runs_says_so(tmp_path):

@@ -13,7 +13,12 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 METRICS_FILE = "metrics.jsonl"
+# Per-example test values (e.g. each test image's log p(x)), so runs evaluated on the same images
+# can be compared pairwise. Kept in the run folder only (W&B gets the summaries).
+PER_EXAMPLE_FILE = "test_per_example.npz"
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
@@ -22,6 +27,15 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
     if not path.exists():
         return []
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+def read_per_example(run_dir: str | Path) -> dict[str, np.ndarray] | None:
+    """A run's per-example test arrays by name, or None if it stored none."""
+    path = Path(run_dir) / PER_EXAMPLE_FILE
+    if not path.exists():
+        return None
+    with np.load(path) as f:
+        return {name: f[name] for name in f.files}
 
 
 class RunLogger:
@@ -95,6 +109,10 @@ class RunLogger:
         (self.run_dir / "results.json").write_text(json.dumps(values, indent=2) + "\n")
         if self._wandb is not None:
             self._wandb.summary.update(values)
+
+    def per_example(self, **arrays: np.ndarray) -> None:
+        """Save per-example test arrays (one value per test example, in split order)."""
+        np.savez_compressed(self.run_dir / PER_EXAMPLE_FILE, **arrays)
 
     def figures(self, figs: dict[str, Any], step: int) -> None:
         """Save matplotlib figures as PNG under figures/ and log them to W&B as images."""

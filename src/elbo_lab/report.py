@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from elbo_lab.logging import read_metrics
+from elbo_lab.logging import read_metrics, read_per_example
 
 # Published test NLLs (nats) to compare with, keyed by (data, model, objective, k).
 PAPERS = {
@@ -48,13 +48,20 @@ PAPER_EPOCHS = {"burda_table1": 3280}
 PAPER_COLUMNS = {"burda_table1": {"elbo": "VAE", "iwae": "IWAE"}}
 
 
-def run_record(source: str, config: dict, results: dict, epochs: list[dict]) -> dict:
+def run_record(
+    source: str,
+    config: dict,
+    results: dict,
+    epochs: list[dict],
+    log_px: np.ndarray | None = None,
+) -> dict:
     """One finished run, whether read from its folder or from W&B: where it came from, its config,
     its test results and its training cost.
 
     Returns a dict with "run_dir" (the folder or W&B URL), "config", "results", "epochs",
-    "seconds_per_epoch" (median over epochs after the first, which pays for compilation) and
-    "examples_per_s" (likewise); `epochs` holds the per-epoch records.
+    "seconds_per_epoch" (median over epochs after the first, which pays for compilation),
+    "examples_per_s" (likewise) and "log_px" (per test image, None if not stored); `epochs` holds
+    the per-epoch records.
     """
     timed = epochs[1:] or epochs
     return {
@@ -64,16 +71,19 @@ def run_record(source: str, config: dict, results: dict, epochs: list[dict]) -> 
         "epochs": len(epochs),
         "seconds_per_epoch": float(np.median([r["train/seconds_per_epoch"] for r in timed])),
         "examples_per_s": float(np.median([r["train/examples_per_s"] for r in timed])),
+        "log_px": log_px,
     }
 
 
 def load_run(run_dir: str | Path) -> dict:
-    """One finished run from its folder (config.json, results.json, metrics.jsonl)."""
+    """One finished run from its folder (config.json, results.json, metrics.jsonl and, if the
+    run stored it, test_per_example.npz)."""
     run_dir = Path(run_dir)
     config = json.loads((run_dir / "config.json").read_text())
     results = json.loads((run_dir / "results.json").read_text())
     epochs = [r for r in read_metrics(run_dir) if r.get("epoch") is not None]
-    return run_record(str(run_dir), config, results, epochs)
+    per_example = read_per_example(run_dir) or {}
+    return run_record(str(run_dir), config, results, epochs, per_example.get("log_px"))
 
 
 EPOCH_KEYS = ["epoch", "train/seconds_per_epoch", "train/examples_per_s"]
@@ -102,6 +112,94 @@ def wandb_runs(project: str, group: str | None = None, api=None) -> list[dict]:
 def finished_runs(paths: Sequence[str | Path]) -> list[dict]:
     """Every finished run (a folder with results.json) among `paths`, in the given order."""
     return [load_run(p) for p in paths if (Path(p) / "results.json").exists()]
+
+
+def cell(run: dict) -> tuple[str, str, str, int]:
+    """A run's place in a paper's table: (data, model, objective, k)."""
+    c = run["config"]
+    return c["data"]["name"], c["model"]["name"], c["objective"]["name"], int(c["objective"]["k"])
+
+
+def contrast(terms: Sequence[tuple[float, dict]]) -> tuple[float, float, bool]:
+    """(sum of w * test NLL over (w, run) terms, its standard error, whether the SE is paired).
+
+    Paired when every run stored its per-image log p(x) for the same number of test images (the
+    same images: the first n of the split): the SE is that of the per-image combination, which
+    removes the large image-to-image variation the runs share. Otherwise the runs' SEs are
+    combined as if independent, sqrt(sum w^2 SE^2); that ignores the shared variation, so for a
+    difference of two runs it overstates the SE.
+    """
+    value = sum(w * run["results"]["test/nll"] for w, run in terms)
+    arrays = [run["log_px"] for _, run in terms]
+    if all(a is not None for a in arrays) and len({len(a) for a in arrays}) == 1:
+        per_image = -sum(w * a.astype(np.float64) for (w, _), a in zip(terms, arrays, strict=True))
+        return value, float(np.std(per_image, ddof=1) / np.sqrt(len(per_image))), True
+    se = np.sqrt(sum((w * run["results"]["test/nll_se"]) ** 2 for w, run in terms))
+    return value, float(se), False
+
+
+def orderings(runs: list[dict], paper: str) -> list[dict]:
+    """The paper's comparisons between cells, ours beside the paper's, as NLL differences (nats;
+    negative: the first named is better): for each model and k > 1, the second objective column
+    minus the first (IWAE − VAE), and k − k=1 for each objective (the gain from more samples);
+    for each objective and k, every later model minus the first (2 layers − 1 layer). Only
+    comparisons whose cells we ran appear. "agrees": whether ours has the paper's sign, and by
+    how many standard errors."""
+    ours = {}
+    for run in runs:
+        ours.setdefault(cell(run), run)  # the first run of a cell (e.g. seed order)
+    ref = PAPERS[paper]
+    names = PAPER_COLUMNS[paper]
+    first, second = list(names)
+    models = list(dict.fromkeys(m for _, m, _, _ in ref))
+    comparisons = []  # (label, {cell: weight})
+    for data, model, objective, k in ref:
+        if objective == second and k > 1:
+            comparisons.append(
+                (
+                    f"{model} k={k}: {names[second]} − {names[first]}",
+                    {(data, model, second, k): 1, (data, model, first, k): -1},
+                )
+            )
+    for data, model, objective, k in ref:
+        if k > 1:
+            comparisons.append(
+                (
+                    f"{model} {names[objective]}: k={k} − k=1",
+                    {(data, model, objective, k): 1, (data, model, objective, 1): -1},
+                )
+            )
+    for data, model, objective, k in ref:
+        if model != models[0]:
+            comparisons.append(
+                (
+                    f"{names[objective]} k={k}: {model} − {models[0]}",
+                    {(data, model, objective, k): 1, (data, models[0], objective, k): -1},
+                )
+            )
+    out = []
+    for label, weights in comparisons:
+        if not all(c in ours for c in weights):
+            continue
+        value, se, paired = contrast([(w, ours[c]) for c, w in weights.items()])
+        paper_value = sum(w * ref[c] for c, w in weights.items())
+        z = value / se if se > 0 else float("nan")
+        if abs(z) < 2:
+            agrees = f"within noise ({z:+.1f} SE)"
+        else:
+            same = np.sign(value) == np.sign(paper_value)
+            agrees = f"{'yes' if same else 'NO'} ({z:+.1f} SE)"
+        out.append(
+            {
+                "comparison": label,
+                "paper": paper_value,
+                "ours": value,
+                "se": se,
+                "se_kind": "paired" if paired else "unpaired",
+                "agrees": agrees,
+            }
+        )
+    return out
 
 
 def describe(run: dict) -> str:
@@ -299,7 +397,7 @@ def write_report(
 ) -> list[dict]:
     """results.md, results.csv, ladder.png, nll_vs_k.png and active_units_vs_k.png in `out`,
     from the finished runs among run_dirs and `extra_runs` (run_record dicts, e.g. wandb_runs'),
-    with the paper's numbers beside ours if given."""
+    with the paper's numbers beside ours if given (and its orderings, also as orderings.csv)."""
     import matplotlib.pyplot as plt
 
     runs = finished_runs(run_dirs) + list(extra_runs)
@@ -313,7 +411,17 @@ def write_report(
     table = rows(runs, paper)
     header = f"# {title}\n\n" if title else ""
     if paper is not None:
-        header += paper_table(table, paper) + "\nEvery number of every run:\n\n"
+        header += paper_table(table, paper)
+        order = orderings(runs, paper)
+        if order:
+            write_csv(order, out / "orderings.csv")
+            header += (
+                "\nThe paper's orderings (test NLL differences in nats; negative: the first named "
+                "is better). SE paired: from the per-image differences on the same test images; "
+                "unpaired: the two SEs combined as if independent (overstates it).\n\n"
+                + markdown(order)
+            )
+        header += "\nEvery number of every run:\n\n"
     folders = "\n".join(f"- `{r['run_dir']}`" for r in runs)
     (out / "results.md").write_text(
         header + markdown(table) + "\nnll = -log p(x) by IWAE-K_max on the test split (nats); "

@@ -119,7 +119,8 @@ def init_state(cfg: TrainConfig, model, objective, optimizer, splits) -> TrainSt
 def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     """Train (or resume) the run in `run_dir`, evaluate it, and return the final summary.
 
-    Writes metrics.jsonl, checkpoints/, figures/, results.json and, last, done.json. If done.json
+    Writes metrics.jsonl, checkpoints/, figures/, results.json, test_per_example.npz and, last,
+    done.json. If done.json
     exists the run is finished and its results are returned without any work.
     """
     run_dir = Path(run_dir)
@@ -231,7 +232,8 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
 
 
 def test_evaluation(cfg: TrainConfig, model, params, splits, key, logger: RunLogger, step: int):
-    """The full ladder on the test split (log p(x) = IWAE with the largest K) and the figures."""
+    """The full ladder on the test split (log p(x) = IWAE with the largest K), the figures and
+    each test image's log p(x) (float32; for paired comparisons between runs)."""
     ks = sorted(
         set(cfg.eval.ks) | ({cfg.objective.k} if max(cfg.eval.ks) % cfg.objective.k == 0 else set())
     )
@@ -246,6 +248,7 @@ def test_evaluation(cfg: TrainConfig, model, params, splits, key, logger: RunLog
         desc="test",
         progress=cfg.progress,
     )
+    logger.per_example(log_px=per[f"iwae_{int(summary['k_max'])}"].astype(np.float32))
     results = {f"test/{k}": v for k, v in summary.items()}
     logger.log({"step": step, **results})  # no "epoch": a resumed run writes it again
     if cfg.eval.figures:
