@@ -120,8 +120,9 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     """Train (or resume) the run in `run_dir`, evaluate it, and return the final summary.
 
     Writes metrics.jsonl, checkpoints/, figures/, results.json, test_per_example.npz and, last,
-    done.json. If done.json
-    exists the run is finished and its results are returned without any work.
+    done.json. If done.json exists the run is finished and its results are returned without any
+    work; without it, a run whose last checkpoint is the final epoch only re-runs the test
+    evaluation (bit-identical: its key derives from the seed).
     """
     run_dir = Path(run_dir)
     done = run_dir / DONE_FILE
