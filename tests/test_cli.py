@@ -13,10 +13,12 @@ import numpy as np
 import pytest
 from cli_helpers import FAST, TIMING, elbo_lab, env
 from hydra import compose, initialize_config_dir
+from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+from hydra.core.override_parser.overrides_parser import OverridesParser
 
 from elbo_lab.cli import CONFIG_DIR
 from elbo_lab.config import ConfigError, to_train_config
-from elbo_lab.logging import read_metrics, read_per_example
+from elbo_lab.logging import PER_EXAMPLE_FILE, read_metrics, read_per_example
 from elbo_lab.report import write_report
 
 
@@ -39,6 +41,32 @@ def test_every_config_option_composes_and_validates(group, option):
     tc = to_train_config(compose_cfg(f"{group}={option}"))
     if group in ("model", "objective", "data", "optim"):
         assert getattr(tc, group).name == option
+
+
+def sweep_jobs(experiment: str) -> list[list[str]]:
+    """The override lists of the jobs an experiment's sweep launches, in launch order."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        cfg = compose("train", [f"experiment={experiment}"], return_hydra_config=True)
+    params = cfg.hydra.sweeper.params or {}
+    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
+    return BasicSweeper.split_arguments(parsed, None)[0]
+
+
+@pytest.mark.parametrize("experiment", [o for g, o in group_options() if g == "experiment"])
+def test_every_job_of_every_experiment_sweep_validates(experiment):
+    """A bad value in one job of a paper's sweep would otherwise surface only when that job
+    starts, possibly hours into the sweep."""
+    jobs = sweep_jobs(experiment)
+    assert jobs, f"{experiment} launches no job"
+    for job in jobs:
+        to_train_config(compose_cfg(f"experiment={experiment}", *job))
+
+
+def test_table1_sweep_launches_all_twelve_cells_longest_first():
+    cells = [dict(o.split("=", 1) for o in job) for job in sweep_jobs("burda_table1_reduced")]
+    assert len({tuple(sorted(c.items())) for c in cells}) == 12
+    assert [c["objective.k"] for c in cells] == ["50"] * 4 + ["5"] * 4 + ["1"] * 4
+    assert cells[0]["model"] == "burda_2l"
 
 
 @pytest.mark.parametrize(
@@ -181,3 +209,7 @@ def test_wandb_offline_run_holds_the_logged_metrics(tmp_path):
         assert run["summary"][key] == pytest.approx(epoch[key], rel=1e-6)
     assert run["summary"]["test/nll"] == pytest.approx(final["test/nll"], rel=1e-6)
     assert run["config"]["objective"]["name"] == "elbo" and run["exit_code"] == 0
+    # The per-image test values are a file of the W&B run (`wandb sync` uploads files/).
+    saved = list(run_dir.glob(f"wandb/offline-run-*/files/{PER_EXAMPLE_FILE}"))
+    assert len(saved) == 1
+    assert saved[0].read_bytes() == (run_dir / PER_EXAMPLE_FILE).read_bytes()

@@ -3,6 +3,8 @@ budget, read from run folders (written here by hand, so the expected numbers are
 
 import csv
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -154,9 +156,21 @@ def test_report_without_finished_runs_says_so(tmp_path):
         main([str(tmp_path), "--out", str(tmp_path / "report")])
 
 
+class FakeWandbFile:
+    """wandb.apis.public.File: `size` 0 for a name the run lacks (W&B's placeholder)."""
+
+    def __init__(self, path):
+        self.name, self._path = path.name, path
+        self.size = path.stat().st_size if path.exists() else 0
+
+    def download(self, root, replace=False):
+        shutil.copy(self._path, Path(root) / self.name)
+
+
 class FakeWandbRun:
     """The fields of wandb.apis.public.Run that the report reads, filled as the trainer fills a
-    real run: config.json as the config, results.json as the summary, metrics records as history."""
+    real run: config.json as the config, results.json as the summary, metrics records as history,
+    the run folder's files as the run's files."""
 
     def __init__(self, folder, state="finished"):
         self.url = f"https://wandb.ai/me/elbo_lab/runs/{folder.name}"
@@ -164,9 +178,13 @@ class FakeWandbRun:
         self.config = json.loads((folder / "config.json").read_text())
         self.summary = json.loads((folder / "results.json").read_text())
         self._history = [json.loads(line) for line in (folder / "metrics.jsonl").open()]
+        self._folder = folder
 
     def scan_history(self, keys):
         return [{k: r[k] for k in keys} for r in self._history if all(k in r for k in keys)]
+
+    def files(self, names):
+        return [FakeWandbFile(self._folder / name) for name in names]
 
 
 class FakeWandbApi:
@@ -191,3 +209,20 @@ def test_wandb_project_gives_the_same_table_as_the_folders(tmp_path):
     from_wandb = rows(online, "burda_table1")
     from_folder = rows([load_run(folder)], "burda_table1")
     assert from_wandb == from_folder and from_wandb[0]["epochs"] == 4
+    assert online[0]["log_px"] is None  # this run saved no per-image values
+
+
+def test_wandb_runs_bring_their_per_image_values_for_paired_errors(tmp_path):
+    rng = np.random.default_rng(1)
+    difficulty = rng.normal(95.0, 30.0, 200)
+    runs = []
+    for objective, shift in (("elbo", 0.0), ("iwae", -0.5)):
+        folder = tmp_path / objective
+        fake_run(folder, "burda_1l", objective, 5, 95.0 + shift, log_px=-(difficulty + shift))
+        runs.append(FakeWandbRun(folder))
+    online = wandb_runs("me/elbo_lab", api=FakeWandbApi(runs))
+    for run, objective in zip(online, ("elbo", "iwae"), strict=True):
+        np.testing.assert_array_equal(run["log_px"], load_run(tmp_path / objective)["log_px"])
+    (row,) = orderings(online, "burda_table1")
+    assert row["comparison"] == "burda_1l k=5: IWAE − VAE" and row["se_kind"] == "paired"
+    assert row["se"] < 1e-4  # the two cells differ by a constant on every image

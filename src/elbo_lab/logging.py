@@ -17,7 +17,7 @@ import numpy as np
 
 METRICS_FILE = "metrics.jsonl"
 # Per-example test values (e.g. each test image's log p(x)), so runs evaluated on the same images
-# can be compared pairwise. Kept in the run folder only (W&B gets the summaries).
+# can be compared pairwise. In the run folder and saved to the W&B run as a file.
 PER_EXAMPLE_FILE = "test_per_example.npz"
 
 
@@ -111,8 +111,13 @@ class RunLogger:
             self._wandb.summary.update(values)
 
     def per_example(self, **arrays: np.ndarray) -> None:
-        """Save per-example test arrays (one value per test example, in split order)."""
-        np.savez_compressed(self.run_dir / PER_EXAMPLE_FILE, **arrays)
+        """Save per-example test arrays (one value per test example, in split order) in the run
+        folder and as a file of the W&B run (uploaded now online, by `wandb sync` offline)."""
+        path = self.run_dir / PER_EXAMPLE_FILE
+        np.savez_compressed(path, **arrays)
+        if self._wandb is not None:
+            # A literal path: run folders are named by overrides such as eval.ks=[1,10].
+            self._wandb.save(str(path), base_path=str(self.run_dir), policy="now", glob=False)
 
     def figures(self, figs: dict[str, Any], step: int) -> None:
         """Save matplotlib figures as PNG under figures/ and log them to W&B as images."""

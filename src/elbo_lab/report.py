@@ -13,12 +13,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from elbo_lab.logging import read_metrics, read_per_example
+from elbo_lab.logging import PER_EXAMPLE_FILE, read_metrics, read_per_example
 
 # Published test NLLs (nats) to compare with, keyed by (data, model, objective, k).
 PAPERS = {
@@ -91,8 +92,9 @@ EPOCH_KEYS = ["epoch", "train/seconds_per_epoch", "train/examples_per_s"]
 
 def wandb_runs(project: str, group: str | None = None, api=None) -> list[dict]:
     """The finished runs of a W&B project ("entity/project"), optionally of one group, oldest
-    first. The trainer stores config.json as the W&B config and results.json as the summary, so
-    a run read from W&B gives the same table row as its folder. `api`: a wandb.Api (needs network
+    first. The trainer stores config.json as the W&B config, results.json as the summary and
+    the per-image test values as a file, so a run read from W&B gives the same table row and
+    paired comparisons as its folder. `api`: a wandb.Api (needs network
     access and a login unless given)."""
     if api is None:
         import wandb
@@ -105,8 +107,19 @@ def wandb_runs(project: str, group: str | None = None, api=None) -> list[dict]:
             continue
         by_epoch = {r["epoch"]: r for r in run.scan_history(keys=EPOCH_KEYS)}  # last write wins
         epochs = [by_epoch[e] for e in sorted(by_epoch)]
-        out.append(run_record(run.url, dict(run.config), results, epochs))
+        out.append(run_record(run.url, dict(run.config), results, epochs, wandb_log_px(run)))
     return out
+
+
+def wandb_log_px(run) -> np.ndarray | None:
+    """A W&B run's per-image test log p(x) from the file the trainer saved to it, or None.
+    W&B answers a query for a file the run lacks with a placeholder of size 0."""
+    found = [f for f in run.files(names=[PER_EXAMPLE_FILE]) if f.size > 0]
+    if not found:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        found[0].download(root=tmp, replace=True)
+        return (read_per_example(tmp) or {}).get("log_px")
 
 
 def finished_runs(paths: Sequence[str | Path]) -> list[dict]:
