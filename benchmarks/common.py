@@ -60,15 +60,16 @@ def seconds_per_train_step(objective: str, hyper: dict, batch: int, steps: int, 
     cost does not depend on pixel values), `steps` updates per timed dispatch."""
     from elbo_lab import objectives
     from elbo_lab.config import OptimConfig
-    from elbo_lab.models import DeepLatentGaussian
+    from elbo_lab.likelihoods.bernoulli import Bernoulli
+    from elbo_lab.models.mlp import MLPModel
     from elbo_lab.train import TrainState, make_optimizer, make_train_steps
 
-    model = DeepLatentGaussian(784, [50], [[200, 200]])
+    model = MLPModel().build((28, 28, 1), Bernoulli())  # burda_1l
     rng = np.random.default_rng(0)
     data = jnp.asarray(rng.uniform(size=(4096, 784)).astype(np.float32))
     params = model.init(jax.random.key(0), np.asarray(data).mean(0))
     optimizer = make_optimizer(OptimConfig(name="adam", epochs=1), steps_per_epoch=1000)
-    obj = objectives.build(objective, model=model, **hyper)
+    obj = objectives.REGISTRY.get(objective)(**hyper).build(model)
     train_steps = make_train_steps(obj, optimizer, dynamic=True)
     state = TrainState(params, optimizer.init(params), obj.init(), jnp.zeros((), jnp.int32))
     idx = jnp.asarray(rng.integers(0, 4096, size=(steps, batch)))

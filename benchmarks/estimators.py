@@ -24,7 +24,8 @@ import jax.numpy as jnp
 from common import matmul_gflops, write
 
 from elbo_lab import ais, data, estimators
-from elbo_lab.models import DeepLatentGaussian
+from elbo_lab.likelihoods.bernoulli import Bernoulli
+from elbo_lab.models.mlp import MLPModel
 
 DECODER_FORWARD = 2.0 * 206_800
 ENCODER_FORWARD = 2.0 * 216_800
@@ -97,7 +98,7 @@ def main() -> None:
     p.add_argument("--rows-per-chunk", type=int, nargs="+", default=[5000, 20000])
     args = p.parse_args()
     x = data.load("mnist").test
-    model = DeepLatentGaussian(784, [50], [[200, 200]])
+    model = MLPModel().build((28, 28, 1), Bernoulli())  # burda_1l
     params = model.init(jax.random.key(0), x.mean(0))
     roof = matmul_gflops()
     rss_start = maxrss_mb()

@@ -13,13 +13,13 @@ import numpy as np
 import pytest
 from cli_helpers import FAST, TIMING, elbo_lab, env
 from hydra import compose, initialize_config_dir
-from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
-from hydra.core.override_parser.overrides_parser import OverridesParser
 
-from elbo_lab.cli import CONFIG_DIR
-from elbo_lab.config import ConfigError, to_train_config
-from elbo_lab.logging import PER_EXAMPLE_FILE, read_metrics, read_per_example
+from elbo_lab.config import COMPONENTS, to_train_config
+from elbo_lab.configs import CONFIG_DIR
+from elbo_lab.errors import ConfigError
+from elbo_lab.launch import sweep_jobs as launched_jobs
 from elbo_lab.report import write_report
+from elbo_lab.runs import PER_EXAMPLE_FILE, read_metrics, read_per_example
 
 
 def compose_cfg(*overrides):
@@ -27,29 +27,39 @@ def compose_cfg(*overrides):
         return compose("train", overrides=list(overrides))
 
 
+# Entries that need a user's file to validate, and a component they need beside them.
+NEEDS = {
+    ("data", "npz"): ["data.path=my.npz"],
+    ("data", "image_folder"): ["data.path=my_images"],
+    ("model", "linear_gaussian"): ["likelihood=gaussian"],
+}
+
+
 def group_options():
+    """Every YAML preset under configs/ and every registered component, as (group, option)."""
     root = Path(CONFIG_DIR)
-    return [
+    presets = [
         (group.name, f.stem)
-        for group in sorted(p for p in root.iterdir() if p.is_dir())
+        for group in sorted(p for p in root.iterdir() if p.is_dir() and p.name != "__pycache__")
         for f in sorted(group.glob("*.yaml"))
     ]
+    entries = [(g, name) for g, reg in COMPONENTS.items() for name in reg.names()]
+    return sorted(set(presets + entries))
 
 
 @pytest.mark.parametrize("group,option", group_options())
 def test_every_config_option_composes_and_validates(group, option):
-    tc = to_train_config(compose_cfg(f"{group}={option}"))
-    if group in ("model", "objective", "data", "optim"):
-        assert getattr(tc, group).name == option
+    tc = to_train_config(compose_cfg(f"{group}={option}", *NEEDS.get((group, option), [])))
+    if group in COMPONENTS:
+        preset = (Path(CONFIG_DIR) / group / f"{option}.yaml").exists()
+        assert type(getattr(tc, group)).registry_name == option or preset
+    elif group == "optim":
+        assert tc.optim.name == option
 
 
 def sweep_jobs(experiment: str) -> list[list[str]]:
     """The override lists of the jobs an experiment's sweep launches, in launch order."""
-    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
-        cfg = compose("train", [f"experiment={experiment}"], return_hydra_config=True)
-    params = cfg.hydra.sweeper.params or {}
-    parsed = OverridesParser.create().parse_overrides([f"{k}={v}" for k, v in params.items()])
-    return BasicSweeper.split_arguments(parsed, None)[0]
+    return launched_jobs("train", [f"experiment={experiment}"], multirun=False)
 
 
 @pytest.mark.parametrize("experiment", [o for g, o in group_options() if g == "experiment"])
@@ -74,7 +84,7 @@ def test_table1_sweep_launches_all_twelve_cells_longest_first():
     [
         ("objective.k=0", "objective.k must be a positive number of samples"),
         ("optim.lr=-0.1", "optim.lr must be positive"),
-        ("data.name=cifar", "unknown dataset 'cifar'; valid: mnist_small, mnist"),
+        ("data.name=cifar", "unknown data 'cifar'; registered: binarized_mnist, image_folder"),
         ("eval.ks=[1,3,50]", "every K must divide the largest"),
         ("batch_size=zero", "batch_size"),
     ],
@@ -90,12 +100,22 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path):
     assert "objective.k must be a positive number" in r.stderr
     assert "Traceback" not in r.stderr
     r = elbo_lab("model=burda_3l", f"out_root={tmp_path}", cwd=tmp_path)
-    assert r.returncode != 0
+    assert r.returncode == 2
     assert "burda_1l" in r.stderr and "burda_2l" in r.stderr  # Hydra lists the valid options
     assert "Traceback" not in r.stderr
+    # a field the chosen component lacks: its fields are listed, with the closest
+    r = elbo_lab("objective=iwae", "objective.kk=5", f"out_root={tmp_path}", cwd=tmp_path)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "objective 'iwae' has no field 'kk' (did you mean 'k'?); its fields: k" in r.stderr
+    r = elbo_lab("objective=iwae", "+objective.num_steps=3", f"out_root={tmp_path}", cwd=tmp_path)
+    assert r.returncode == 2 and "has no field 'num_steps'" in r.stderr
+    # a bad value in the last job of a sweep stops the sweep before its first job trains
+    r = elbo_lab("-m", "objective.k=1,abc", f"out_root={tmp_path}", cwd=tmp_path)
+    assert r.returncode == 2 and "'abc'" in r.stderr and "Traceback" not in r.stderr
     r = elbo_lab("data=mnist", "data.download=false", f"data.root={tmp_path}/none", cwd=tmp_path)
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "train-images-idx3-ubyte.gz" in r.stderr  # says which files to put where
+    assert not list(tmp_path.glob("**/.hydra")), "a stopped run left a run folder behind"
 
 
 def test_train_run_every_model_and_objective(tmp_path):
@@ -208,7 +228,7 @@ def test_wandb_offline_run_holds_the_logged_metrics(tmp_path):
     for key in ("train/elbo", "train/kl", "val/iwae_5", "val/log_px"):
         assert run["summary"][key] == pytest.approx(epoch[key], rel=1e-6)
     assert run["summary"]["test/nll"] == pytest.approx(final["test/nll"], rel=1e-6)
-    assert run["config"]["objective"]["name"] == "elbo" and run["exit_code"] == 0
+    assert run["config"]["objective"] == {"name": "elbo", "k": 1} and run["exit_code"] == 0
     # The per-image test values are a file of the W&B run (`wandb sync` uploads files/).
     saved = list(run_dir.glob(f"wandb/offline-run-*/files/{PER_EXAMPLE_FILE}"))
     assert len(saved) == 1

@@ -18,21 +18,15 @@ from scipy.stats import norm
 from test_objectives import X_DIM, Z_DIM, orthogonal_model
 
 from elbo_lab import ais, estimators, gaps, surgery
-from elbo_lab.models import LinearGaussian, bernoulli_log_pmf, gaussian_log_pdf
+from elbo_lab.distributions import bernoulli_log_pmf, gaussian_log_pdf
+from elbo_lab.models.linear_gaussian import LinearGaussian
 
 F32 = 2e-3  # float32 rounding allowance (nats)
 
 
-class LG(LinearGaussian):
-    """LinearGaussian with the prior sampler AIS needs for a path from p(z)."""
-
-    def sample_prior(self, params, key):
-        return jax.random.normal(key, (self.latent_dim,))
-
-
 # One model object for every linear-Gaussian test: the estimators compile once per model object,
 # settings and shapes, so tests that share them share one compilation (XLA takes seconds here).
-MODEL = LG(X_DIM, Z_DIM)
+MODEL = LinearGaussian(X_DIM, Z_DIM)
 # Settings shared by the AIS and BDMC tests (same compiled function): 16 examples per call.
 AIS = dict(num_temps=200, chains=16, num_leapfrog=5, step_size=0.2, examples_per_chunk=16)
 
@@ -112,6 +106,7 @@ class Logistic1D:
     b_p)) for P pixels; q(z | x) = N(c . x + d, exp(log_s)^2), a deliberately crude encoder."""
 
     latent_dim = 1
+    latent_dims = (1,)  # one stochastic layer (the Model contract)
 
     def __init__(self, pixels=8):
         rng = np.random.default_rng(0)
@@ -168,7 +163,8 @@ def test_ais_and_iwae_match_quadrature_on_a_non_gaussian_model():
     exact = model.exact_log_marginal(x)
     np.testing.assert_allclose(exact, model.exact_log_marginal(x, nodes=100), atol=1e-8)
     p = model.params
-    summary, per = estimators.evaluate(p, model, x, jax.random.key(0), ks=(1, 5000), progress=False)
+    ladder = estimators.Ladder(model, ks=(1, 5000))
+    summary, per = ladder(p, x, jax.random.key(0), progress=False)
     assert_mean_close(per["iwae_5000"], exact)
     elbo_gap, elbo_gap_se = estimators.mean_se(exact - per["elbo"])
     assert elbo_gap > 10 * elbo_gap_se

@@ -4,20 +4,23 @@ The kernel is tested on Gaussian targets, where leapfrog's behaviour is known in
 chain and the objective on the linear-Gaussian model, whose posterior p(z | x) is exact.
 """
 
+import dataclasses
 import math
 from functools import cache, partial
-from pathlib import Path
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
 import pytest
-from omegaconf import OmegaConf
+from hydra import compose, initialize_config_dir
 from test_objectives import data, orthogonal_model
 
-from elbo_lab import hmc, objectives
-from elbo_lab.config import ConfigError, ObjectiveConfig, objective_hyper, to_train_config
+from elbo_lab import bounds, hmc
+from elbo_lab.config import to_train_config
+from elbo_lab.configs import CONFIG_DIR
+from elbo_lab.errors import ConfigError
+from elbo_lab.objectives.hmc import HMC, EncoderOnly, hmc_objective, hmc_refine
 from elbo_lab.train import TrainState, make_train_steps
 
 MU = jnp.array([0.5, -1.0, 0.0, 2.0])
@@ -75,9 +78,7 @@ MODEL, _ = orthogonal_model()
 @cache
 def _vmapped_refine(num_steps: int, num_leapfrog: int):
     """One compiled function per chain length: jit caches by function, so build each once."""
-    refine = partial(
-        objectives.hmc_refine, model=MODEL, num_steps=num_steps, num_leapfrog=num_leapfrog
-    )
+    refine = partial(hmc_refine, model=MODEL, num_steps=num_steps, num_leapfrog=num_leapfrog)
     return jax.jit(jax.vmap(refine, in_axes=(None, 0, None, None)))
 
 
@@ -155,13 +156,13 @@ def test_encoder_only_bound_trains_the_encoder_alone():
     key = jax.random.key(3)
 
     def neg_iwae(p, model):
-        lw = jax.vmap(lambda kk, xx: objectives.log_weights(p, kk, xx, model=model, k=4))(
+        lw = jax.vmap(lambda kk, xx: bounds.log_weights(p, kk, xx, model=model, k=4))(
             jax.random.split(key, x.shape[0]), x
         )
-        return -jnp.mean(objectives.iwae_bound(lw.log_w))
+        return -jnp.mean(bounds.iwae_bound(lw.log_w))
 
     grad = jax.jit(jax.grad(neg_iwae), static_argnums=1)
-    g_enc, g_plain = grad(params, objectives.EncoderOnly(MODEL)), grad(params, MODEL)
+    g_enc, g_plain = grad(params, EncoderOnly(MODEL)), grad(params, MODEL)
     for name in DECODER:
         assert not np.any(np.asarray(g_enc[name])), name
         assert np.any(np.asarray(g_plain[name])), name
@@ -179,13 +180,11 @@ def test_hmc_loss_gradients_go_where_they_should():
     encoder = "iwae"
     params, x = inexact_batch()
     key, k, step = jax.random.key(4), 3, 0.3
-    objective = objectives.hmc(
-        model=MODEL, k=k, num_steps=2, num_leapfrog=3, step_size=step, encoder=encoder
-    )
+    objective = HMC(k=k, num_steps=2, num_leapfrog=3, step_size=step, encoder=encoder).build(MODEL)
     grads = jax.jit(jax.grad(lambda p: objective.loss(p, objective.init(), key, x)[0]))(params)
 
     k_chain, k_enc = jax.random.split(key)
-    refine = partial(objectives.hmc_refine, model=MODEL, num_steps=2, num_leapfrog=3)
+    refine = partial(hmc_refine, model=MODEL, num_steps=2, num_leapfrog=3)
     z_t = jax.vmap(refine, in_axes=(None, 0, 0, None))(
         params, jax.random.split(k_chain, x.shape[0]), x, step
     ).z
@@ -195,9 +194,7 @@ def test_hmc_loss_gradients_go_where_they_should():
 
     def encoder_loss(p):
         terms = jax.vmap(
-            lambda kk, xx: objectives.bound_terms(
-                objectives.log_weights(p, kk, xx, model=MODEL, k=k)
-            )
+            lambda kk, xx: bounds.bound_terms(bounds.log_weights(p, kk, xx, model=MODEL, k=k))
         )(jax.random.split(k_enc, x.shape[0]), x)
         return -jnp.mean(terms[encoder])
 
@@ -212,7 +209,7 @@ def test_hmc_loss_gradients_go_where_they_should():
 @cache
 def _hmc_train_steps():
     """The trainer's update with the hmc objective, compiled once for both step-size cases."""
-    objective = objectives.hmc(model=MODEL, num_steps=2, num_leapfrog=3)
+    objective = HMC(num_steps=2, num_leapfrog=3).build(MODEL)
     return make_train_steps(objective, optax.adam(1e-3), dynamic=False)
 
 
@@ -236,8 +233,10 @@ def test_one_jitted_update_adapts_the_step_size(step_size, shrinks):
     assert (new < step_size) if shrinks else (new > step_size)
 
 
-def hmc_config(**fields):
-    return OmegaConf.create({"objective": {"name": "hmc", **fields}})
+def compose_train(*overrides):
+    """The CLI's train config composed from configs/ with the given overrides."""
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        return compose("train", overrides=list(overrides))
 
 
 @pytest.mark.parametrize(
@@ -253,24 +252,30 @@ def hmc_config(**fields):
 )
 def test_config_rejects_bad_hmc_fields(field, value):
     with pytest.raises(ConfigError, match=f"objective.{field}"):
-        to_train_config(hmc_config(**{field: value}))
+        HMC(**{field: value})
+    with pytest.raises(ConfigError, match=f"objective.{field}"):
+        to_train_config(compose_train("objective=hmc", f"objective.{field}={value}"))
 
 
 def test_hmc_yaml_is_a_valid_config():
-    path = Path(__file__).parents[1] / "configs" / "objective" / "hmc.yaml"
-    tc = to_train_config(OmegaConf.create({"objective": OmegaConf.load(path)}))
-    assert tc.objective.name == "hmc"
+    tc = to_train_config(compose_train("objective=hmc"))
+    assert type(tc.objective).registry_name == "hmc"
+    assert tc.objective == HMC()
 
 
 def test_config_passes_the_hmc_builder_exactly_its_fields():
-    tc = to_train_config(hmc_config(num_steps=2, encoder="iwae", k=5))
-    hyper = objective_hyper(tc.objective)
+    tc = to_train_config(
+        compose_train(
+            "objective=hmc", "objective.num_steps=2", "objective.encoder=iwae", "objective.k=5"
+        )
+    )
+    hyper = dataclasses.asdict(tc.objective)
     assert hyper == {
         "k": 5,
         "num_steps": 2,
-        "num_leapfrog": ObjectiveConfig.num_leapfrog,
-        "step_size": ObjectiveConfig.step_size,
-        "target_accept": ObjectiveConfig.target_accept,
+        "num_leapfrog": HMC.num_leapfrog,
+        "step_size": HMC.step_size,
+        "target_accept": HMC.target_accept,
         "encoder": "iwae",
     }
-    objectives.build("hmc", model=MODEL, **hyper)
+    hmc_objective(model=MODEL, **hyper)

@@ -12,7 +12,7 @@ from pathlib import Path
 import yaml
 from cli_helpers import FAST, elbo_lab, env
 
-from elbo_lab.logging import read_metrics
+from elbo_lab.runs import read_metrics
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -5,7 +5,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-from elbo_lab.models import DeepLatentGaussian, gaussian_log_pdf
+from elbo_lab.distributions import gaussian_log_pdf
+from elbo_lab.likelihoods.bernoulli import BernoulliLikelihood
+from elbo_lab.models.mlp import DeepLatentGaussian
 
 ARCHS = {
     "burda_1l": ([50], [[200, 200]]),
@@ -16,7 +18,7 @@ ARCHS = {
 @pytest.fixture(params=sorted(ARCHS))
 def model_and_params(request):
     latent, hidden = ARCHS[request.param]
-    model = DeepLatentGaussian(784, latent, hidden)
+    model = DeepLatentGaussian(784, latent, hidden, BernoulliLikelihood())
     x_mean = np.linspace(0.0, 0.5, 784)
     return model, model.init(jax.random.key(0), x_mean), x_mean
 
@@ -28,7 +30,7 @@ def test_shapes_and_parameter_counts(model_and_params):
     assert z.shape == q_mean.shape == (model.latent_dim,) and log_q.shape == ()
     assert model.log_joint(params, x, z).shape == ()
     assert model.sample_prior(params, jax.random.key(2)).shape == (model.latent_dim,)
-    assert model.decode_mean(params, z).shape == (784,)
+    assert model.mean_x(params, z).shape == (784,)
     # Dense layers: encoder 784-200-200-(2*50) [+ 50-100-100-(2*100)?], decoder mirrored.
     sizes = {
         1: (784 * 200 + 200 * 200 + 200 * 100 + 500) + (50 * 200 + 200 * 200 + 200 * 784 + 1184),

@@ -9,18 +9,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elbo_lab.logging import PER_EXAMPLE_FILE
 from elbo_lab.report import PAPERS, load_run, main, orderings, rows, wandb_runs
+from elbo_lab.runs import PER_EXAMPLE_FILE
 
 
 def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist", log_px=None):
     """A finished run folder as the trainer writes it, with only the fields the report reads
     (and, given `log_px`, the per-image test log p(x))."""
     folder.mkdir(parents=True)
+    widths = {"burda_1l": ([50], [[200, 200]]), "burda_2l": ([100, 50], [[200, 200], [100, 100]])}
     config = {
-        "model": {"name": model},
+        "model": {"name": "mlp", "latent_dims": widths[model][0], "hidden_dims": widths[model][1]},
         "objective": {"name": objective, "k": k},
         "data": {"name": data},
+        "likelihood": {"name": "bernoulli"},
         "seed": 0,
     }
     (folder / "config.json").write_text(json.dumps(config))
@@ -45,6 +47,7 @@ def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist", log_px=No
     (folder / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     if log_px is not None:
         np.savez_compressed(folder / PER_EXAMPLE_FILE, log_px=log_px.astype(np.float32))
+    (folder / "done.json").write_text(json.dumps({"epochs": epochs}))
 
 
 def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):

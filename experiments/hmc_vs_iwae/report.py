@@ -18,8 +18,8 @@ from pathlib import Path
 
 import matplotlib
 
-from elbo_lab.logging import read_metrics
 from elbo_lab.report import load_run
+from elbo_lab.runs import read_metrics
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402

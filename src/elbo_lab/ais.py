@@ -39,9 +39,9 @@ from typing import NamedTuple
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
 from elbo_lab import hmc
+from elbo_lab.chunking import chunked_map
 
 SCHEDULES = ("sigmoid", "linear")
 BASES = ("prior", "q")
@@ -245,25 +245,17 @@ def make_ais_fn(model, settings: AISSettings, reverse: bool = False):
     return lambda params, key, x, z: _ais_batch(params, key, x, z, *traced, **static)
 
 
-def _run_chunks(
-    fn, params, key, x: np.ndarray, z: np.ndarray, batch: int, desc: str, progress: bool
-) -> dict[str, np.ndarray]:
-    """fn over x [N, X] (and z [N, D]) in padded chunks of `batch` examples (one compiled shape)."""
-    parts: dict[str, list[np.ndarray]] = {}
-    n = x.shape[0]
-    batch = min(batch, n)
-    for start in tqdm(range(0, n, batch), desc=desc, disable=not progress, leave=False):
-        xb, zb = x[start : start + batch], z[start : start + batch]
-        m = xb.shape[0]
-        if m < batch:
-            xb = np.concatenate([xb, np.repeat(xb[:1], batch - m, 0)])
-            zb = np.concatenate([zb, np.repeat(zb[:1], batch - m, 0)])
-        out = jax.device_get(
-            fn(params, jax.random.fold_in(key, start), jnp.asarray(xb), jnp.asarray(zb))
-        )
-        for name in ("log_w", "accept", "step_size"):
-            parts.setdefault(name, []).append(np.asarray(getattr(out, name)[:m]))
-    return {name: np.concatenate(v) for name, v in parts.items()}
+def _run_chunks(fn, params, key, x, z, batch: int, desc: str, progress: bool):
+    """fn over x [N, X] (and z [N, D]) with chunked_map: log_w, accept, step_size per example."""
+    names = ("log_w", "accept", "step_size")
+    return chunked_map(
+        lambda k, xb, zb: {n: getattr(fn(params, k, xb, zb), n) for n in names},
+        [x, z],
+        min(batch, x.shape[0]),
+        key,
+        desc=desc,
+        progress=progress,
+    )
 
 
 def ais(

@@ -11,13 +11,22 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import jax
+import jax.numpy as jnp
 import orbax.checkpoint as ocp
+
+from elbo_lab.errors import ConfigError
 
 
 class Checkpointer:
     """Checkpoints under `<run_dir>/checkpoints/<epoch>`; keeps the newest `keep`."""
 
     def __init__(self, run_dir: str | Path, keep: int = 2):
+        if set("[]*?") & set(str(Path(run_dir).absolute())):
+            raise ConfigError(
+                f"cannot checkpoint under {run_dir}: orbax treats [ ] * ? in a path as a glob "
+                "pattern and writes unreadable checkpoints; use a folder name without them"
+            )
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False)
         self._manager = ocp.CheckpointManager(
             Path(run_dir).absolute() / "checkpoints", options=options
@@ -26,6 +35,9 @@ class Checkpointer:
     def latest_epoch(self) -> int | None:
         """The last epoch with a checkpoint, or None."""
         return self._manager.latest_step()
+
+    def all_epochs(self) -> list[int]:
+        return sorted(self._manager.all_steps())
 
     def restore_latest(self, like: Any) -> tuple[int, Any, dict] | None:
         """(epoch, state, meta) of the newest checkpoint that restores, or None if there is none.
@@ -60,5 +72,26 @@ class Checkpointer:
         out = self._manager.restore(epoch, args=args)
         return out["state"], out["meta"]
 
+    def restore_params(self, epoch: int, like: Any) -> tuple[Any, dict]:
+        """(the `params` of the state saved at `epoch`, meta), checked against the structure and
+        shapes of `like` (e.g. jax.eval_shape of model.init); no optimizer state is rebuilt."""
+        args = ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore())
+        out = self._manager.restore(epoch, args=args)
+        params = out["state"]["params"]
+        got = jax.tree.map(lambda a: tuple(a.shape), params)
+        want = jax.tree.map(lambda a: tuple(a.shape), like)
+        if got != want:
+            raise ConfigError(
+                f"checkpoint {epoch} holds parameters that do not match the model of the run's "
+                f"config: stored {_describe(got)}, the config's model has {_describe(want)}"
+            )
+        return jax.tree.map(jnp.asarray, params), out["meta"]
+
     def close(self) -> None:
         self._manager.close()
+
+
+def _describe(shapes) -> str:
+    """Parameter names and shapes, e.g. 'enc0/Dense_0/kernel (784, 200), ...'."""
+    flat = jax.tree_util.tree_flatten_with_path(shapes, is_leaf=lambda v: isinstance(v, tuple))[0]
+    return ", ".join(f"{jax.tree_util.keystr(path)} {shape}" for path, shape in flat)

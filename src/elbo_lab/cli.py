@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import shutil
 import sys
 from pathlib import Path
 
@@ -15,22 +16,31 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from elbo_lab.config import ConfigError, to_train_config
-from elbo_lab.data import DataError
-
-CONFIG_DIR = str(Path(__file__).resolve().parents[2] / "configs")
+from elbo_lab import runs
+from elbo_lab.config import to_train_config
+from elbo_lab.configs import CONFIG_DIR
+from elbo_lab.errors import UserError
+from elbo_lab.launch import prevalidate
 
 
 def run_id(overrides: str) -> str:
-    """The run folder's name from the job's overrides ("default" when there are none)."""
-    return overrides.replace("/", "_") or "default"
+    """The run folder's name from the job's overrides ("default" when there are none).
+
+    Glob characters are replaced (brackets by parentheses: `eval.ks=[1,10]` names the folder
+    `eval.ks=(1,10)`): orbax globs the checkpoint path, and a bracket in it makes every
+    checkpoint unreadable.
+    """
+    return (overrides.replace("/", "_") or "default").translate(GLOB_SAFE)
+
+
+GLOB_SAFE = str.maketrans({"[": "(", "]": ")", "*": "_", "?": "_"})
 
 
 OmegaConf.register_new_resolver("run_id", run_id, replace=True)
 
 
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="train")
-def main(cfg: DictConfig) -> float | None:
+def _main(cfg: DictConfig) -> float | None:
     """Train and test one configuration; returns the test NLL (for sweepers), or None."""
     hc = HydraConfig.get()
     pin_joblib_worker(hc)
@@ -42,11 +52,29 @@ def main(cfg: DictConfig) -> float | None:
             logger = dataclasses.replace(tc.logger, group=Path(hc.sweep.dir).name)
             tc = dataclasses.replace(tc, logger=logger)
         results = train.run(tc, hc.runtime.output_dir)
-    except (ConfigError, DataError) as e:
+    except UserError as e:
+        discard_unstarted(Path(hc.runtime.output_dir))
         print(f"elbo-lab: error: {e}", file=sys.stderr)
         sys.exit(2)
     print(summary_text(results, hc.runtime.output_dir))
     return results.get("test/nll")
+
+
+def main() -> None:
+    """The console script: validate every job of the command, then hand over to Hydra."""
+    prevalidate("train", to_train_config, "elbo-lab")
+    _main()
+
+
+def discard_unstarted(run_dir: Path) -> None:
+    """Remove the folder Hydra made for a job that stopped before writing its config (e.g. on
+    bad data), so no stray run folder (.hydra/, an empty cli.log) is left behind."""
+    if run_dir.is_dir() and not (run_dir / runs.CONFIG_FILE).exists():
+        if {p.name for p in run_dir.iterdir()} <= {".hydra", "cli.log"}:
+            shutil.rmtree(run_dir, ignore_errors=True)
+            for parent in (run_dir.parent, run_dir.parent.parent):  # <name>/, then out_root
+                if parent.is_dir() and not any(parent.iterdir()):
+                    parent.rmdir()
 
 
 def pin_joblib_worker(hc) -> None:

@@ -1,56 +1,40 @@
-"""Typed schemas for every config group, and the one place a DictConfig becomes a dataclass.
+"""The training config: the chosen components (registry entries) and the trainer's own settings.
 
-Hydra composes the YAML groups under configs/; `to_train_config` merges the result into these
-schemas (unknown keys and wrong types stop there) and then checks values that types cannot
-express (k > 0, a positive learning rate, a known dataset...). Every problem becomes a ConfigError
-whose message says what is wrong and what is valid; the CLI prints it without a traceback.
+Hydra composes configs/ with the registries' schemas (ConfigStore); `to_train_config` turns the
+result, or a run folder's config.json, into a frozen TrainConfig: each component through its
+registry (unknown names and fields, wrong types and out-of-range values stop with a message
+naming what is valid), the rest through the dataclasses below. Every problem is a ConfigError.
 """
 
 from __future__ import annotations
 
-import inspect
+import dataclasses
 from dataclasses import dataclass, field
+from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
+from elbo_lab import data, likelihoods, models, objectives
+from elbo_lab.errors import ConfigError
+from elbo_lab.evaluators.ladder import check_ks
+from elbo_lab.registry import check, load_plugins, structured
 
-class ConfigError(ValueError):
-    """A user's config is invalid; the message says how to fix it."""
-
-
-@dataclass(frozen=True)
-class ModelConfig:
-    name: str = "burda_1l"
-    latent_dims: list[int] = field(default_factory=lambda: [50])
-    hidden_dims: list[list[int]] = field(default_factory=lambda: [[200, 200]])
-
-
-@dataclass(frozen=True)
-class ObjectiveConfig:
-    """All objectives' hyper-parameters; each objective's builder takes the ones it names."""
-
-    name: str = "elbo"
-    k: int = 1  # samples per example (for hmc: of the encoder's own bound)
-    # hmc only (Hoffman 2017): chains started from q(z | x), run on p(z | x)
-    num_steps: int = 5  # HMC transitions per update
-    num_leapfrog: int = 10
-    step_size: float = 0.05  # initial; adapted towards target_accept during training
-    target_accept: float = 0.8
-    encoder: str = "elbo"  # the encoder's bound: elbo | iwae (with k samples)
-
-
-@dataclass(frozen=True)
-class DataConfig:
-    name: str = "mnist_small"
-    root: str | None = None  # None: $ELBO_LAB_DATA, else the user cache folder
-    download: bool = True
-    mirror: str | None = None  # base URL replacing the canonical ones (tests, local mirrors)
+# The component groups of a training config and their registries.
+COMPONENTS = {
+    "model": models.REGISTRY,
+    "objective": objectives.REGISTRY,
+    "data": data.REGISTRY,
+    "likelihood": likelihoods.REGISTRY,
+}
+OPTIMIZERS = ("adam", "burda")
+LOGGERS = ("wandb", "none")
+WANDB_MODES = ("offline", "online", "disabled")
 
 
 @dataclass(frozen=True)
 class OptimConfig:
-    name: str = "adam"
+    name: str = "adam"  # adam: constant lr; burda: the IWAE paper's 3^i-epoch stages
     lr: float = 1e-3
     b1: float = 0.9
     b2: float = 0.999
@@ -59,16 +43,34 @@ class OptimConfig:
     stages: int = 8  # burda: stage i (i = 0..stages-1) runs round(epoch_scale * 3^i) epochs
     epoch_scale: float = 1.0  # burda: shrink every stage for a reduced budget (at least 1 epoch)
 
+    def __post_init__(self):
+        check(
+            self.name in OPTIMIZERS, f"unknown optim {self.name!r}; valid: {', '.join(OPTIMIZERS)}"
+        )
+        check(self.lr > 0, f"optim.lr must be positive, got {self.lr}")
+        check(0 <= self.b1 < 1 and 0 <= self.b2 < 1, "optim.b1 and optim.b2 must lie in [0, 1)")
+        check(self.eps > 0, f"optim.eps must be positive, got {self.eps}")
+        if self.name == "adam":
+            check(self.epochs is not None and self.epochs >= 1, "optim.epochs must be >= 1")
+        check(self.stages >= 1 and self.epoch_scale > 0, "optim.stages >= 1, optim.epoch_scale > 0")
+
 
 @dataclass(frozen=True)
 class EvalConfig:
-    ks: list[int] = field(default_factory=lambda: [1, 5, 50, 5000])  # test ladder; max = log p(x)
-    val_ks: list[int] = field(default_factory=lambda: [1, 5, 50])
+    ks: list[int] = (1, 5, 50, 5000)  # test ladder; max = log p(x)
+    val_ks: list[int] = (1, 5, 50)
     val_every: int = 1  # epochs between validation ladders (0: never)
     test: bool = True
     test_examples: int | None = None  # None: the whole test split
     rows_per_chunk: int = 5000  # samples x examples per decoder matmul; bounds memory
     figures: bool = True
+
+    def __post_init__(self):
+        check_ks(self.ks, "eval.ks")
+        check_ks(self.val_ks, "eval.val_ks")
+        check(self.val_every >= 0, "eval.val_every must be >= 0 (0 turns validation off)")
+        check(self.rows_per_chunk >= 1, "eval.rows_per_chunk must be >= 1")
+        check(self.test_examples is None or self.test_examples >= 1, "eval.test_examples >= 1")
 
 
 @dataclass(frozen=True)
@@ -78,14 +80,19 @@ class LoggerConfig:
     project: str = "elbo_lab"
     entity: str | None = None
     group: str | None = None  # None: the sweep's folder name in a sweep, else no group
-    tags: list[str] = field(default_factory=list)
+    tags: list[str] = ()
+
+    def __post_init__(self):
+        check(self.name in LOGGERS, f"unknown logger {self.name!r}; valid: {', '.join(LOGGERS)}")
+        check(self.mode in WANDB_MODES, f"logger.mode must be one of {', '.join(WANDB_MODES)}")
 
 
 @dataclass(frozen=True)
 class TrainConfig:
-    model: ModelConfig = field(default_factory=ModelConfig)
-    objective: ObjectiveConfig = field(default_factory=ObjectiveConfig)
-    data: DataConfig = field(default_factory=DataConfig)
+    model: Any = None  # registry entries (models.REGISTRY, ...), set by to_train_config
+    objective: Any = None
+    data: Any = None
+    likelihood: Any = None
     optim: OptimConfig = field(default_factory=OptimConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
     logger: LoggerConfig = field(default_factory=LoggerConfig)
@@ -96,106 +103,81 @@ class TrainConfig:
     steps_per_dispatch: int = 200  # minibatches per jitted lax.scan call (metrics read back then)
     checkpoint_every: int = 1  # epochs
     progress: bool = True
+    plugins: list[str] = ()  # modules that register components (imported before validation)
+
+    def __post_init__(self):
+        check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
+        check(self.steps_per_dispatch >= 1, "steps_per_dispatch must be >= 1")
+        check(self.checkpoint_every >= 1, "checkpoint_every must be >= 1 (epochs)")
 
 
-OPTIMIZERS = ("adam", "burda")
-LOGGERS = ("wandb", "none")
-WANDB_MODES = ("offline", "online", "disabled")
-
-
-def check(ok: bool, message: str) -> None:
-    """Raise ConfigError(message) unless ok."""
-    if not ok:
-        raise ConfigError(message)
-
-
-def _writable(node: DictConfig) -> DictConfig:
-    """Frozen dataclasses make read-only nodes, at every level; merging needs them writable."""
-    OmegaConf.set_readonly(node, False)
-    for key in node:
-        child = node._get_node(key)
-        if isinstance(child, DictConfig):
-            _writable(child)
-    return node
-
-
-def to_dataclass(cfg: DictConfig, schema: type):
-    """Merge a composed config into the frozen dataclass `schema` (unknown keys and wrong types
-    become a ConfigError naming the key) and return it as an instance of `schema`."""
-    raw = OmegaConf.to_container(cfg, resolve=True)
-    raw.pop("hydra", None)
+def to_dataclass(raw: dict, schema: type):
+    """Merge a plain dict into the frozen dataclass `schema` (unknown keys and wrong types
+    become a ConfigError naming the key) and return an instance of `schema`."""
     try:
-        return OmegaConf.to_object(OmegaConf.merge(_writable(OmegaConf.structured(schema)), raw))
+        node = OmegaConf.merge(structured(schema), raw)
+        return OmegaConf.to_object(node)
     except OmegaConfBaseException as e:
+        if isinstance(e.__cause__, ConfigError):
+            raise e.__cause__ from None
         key = getattr(e, "full_key", None) or getattr(e, "key", None)
-        raise ConfigError(f"invalid config{f' at {key!r}' if key else ''}: {e.msg}") from None
+        msg = str(e.msg).splitlines()[0]
+        raise ConfigError(f"invalid config{f' at {key!r}' if key else ''}: {msg}") from None
 
 
-def to_train_config(cfg: DictConfig) -> TrainConfig:
-    """Validate a composed Hydra config and return it as a frozen TrainConfig."""
-    from elbo_lab import data as data_lib
-    from elbo_lab.objectives import OBJECTIVES
+def plain(cfg) -> dict:
+    """A composed DictConfig (or a dict) as a plain dict, without Hydra's own node."""
+    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
+    raw.pop("hydra", None)
+    return raw
 
-    tc: TrainConfig = to_dataclass(cfg, TrainConfig)
-    o, m, d, opt, ev, lg = tc.objective, tc.model, tc.data, tc.optim, tc.eval, tc.logger
-    check(
-        o.name in OBJECTIVES,
-        f"unknown objective {o.name!r}; valid: {', '.join(OBJECTIVES)} (objective=<name>)",
+
+def to_train_config(cfg: DictConfig | dict) -> TrainConfig:
+    """Validate a composed config (or a run's config.json, any format) as a TrainConfig."""
+    raw = migrate(plain(cfg))
+    load_plugins(raw.get("plugins") or ())
+    entries = {g: reg.from_config(raw.pop(g, None), g) for g, reg in COMPONENTS.items()}
+    tc = to_dataclass(raw, TrainConfig)
+    return dataclasses.replace(tc, **entries)
+
+
+def to_dict(tc: TrainConfig) -> dict:
+    """A TrainConfig as the JSON-ready dict stored in config.json and W&B."""
+    out = {}
+    for f in dataclasses.fields(tc):
+        value = getattr(tc, f.name)
+        if f.name in COMPONENTS:
+            out[f.name] = COMPONENTS[f.name].to_dict(value)
+        elif dataclasses.is_dataclass(value):
+            out[f.name] = {
+                k: list(v) if isinstance(v, tuple) else v
+                for k, v in dataclasses.asdict(value).items()
+            }
+        else:
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+    return out
+
+
+def migrate(raw: dict) -> dict:
+    """A config.json written before the registries (no `likelihood`) in today's form: the
+    preset name of the MLP model becomes `mlp`, the objective keeps its own fields only (the
+    old flat schema stored every objective's), mnist_small drops the data-root fields it never
+    used, and the likelihood is Bernoulli (the only one there was). Today's configs pass as
+    they are."""
+    if "likelihood" in raw or "objective" not in raw:
+        return raw
+    raw = dict(raw)
+    model = dict(raw["model"])
+    if model.get("name") in ("burda_1l", "burda_2l"):
+        model["name"] = "mlp"
+    objective = dict(raw["objective"])
+    keep = set(objectives.REGISTRY.fields(objective["name"])) | {"name"}
+    data_node = dict(raw["data"])
+    data_keep = set(data.REGISTRY.fields(data_node["name"])) | {"name"}
+    raw.update(
+        model=model,
+        objective={k: v for k, v in objective.items() if k in keep},
+        data={k: v for k, v in data_node.items() if k in data_keep},
+        likelihood={"name": "bernoulli"},
     )
-    check(o.k >= 1, f"objective.k must be a positive number of samples, got {o.k}")
-    check(
-        d.name in data_lib.DATASETS,
-        f"unknown dataset {d.name!r}; valid: {', '.join(data_lib.DATASETS)} (data=<name>)",
-    )
-    check(
-        len(m.latent_dims) >= 1 and len(m.latent_dims) == len(m.hidden_dims),
-        "model.latent_dims and model.hidden_dims need one entry per stochastic layer, got "
-        f"{m.latent_dims} and {m.hidden_dims}",
-    )
-    check(
-        all(w >= 1 for w in m.latent_dims) and all(w >= 1 for h in m.hidden_dims for w in h),
-        "model layer widths must be positive",
-    )
-    check(opt.name in OPTIMIZERS, f"unknown optim {opt.name!r}; valid: {', '.join(OPTIMIZERS)}")
-    check(opt.lr > 0, f"optim.lr must be positive, got {opt.lr}")
-    check(0 <= opt.b1 < 1 and 0 <= opt.b2 < 1, "optim.b1 and optim.b2 must lie in [0, 1)")
-    check(opt.eps > 0, f"optim.eps must be positive, got {opt.eps}")
-    if opt.name == "adam":
-        check(opt.epochs is not None and opt.epochs >= 1, "optim.epochs must be >= 1")
-    check(opt.stages >= 1 and opt.epoch_scale > 0, "optim.stages >= 1 and optim.epoch_scale > 0")
-    check(tc.batch_size >= 1, f"batch_size must be >= 1, got {tc.batch_size}")
-    check(tc.steps_per_dispatch >= 1, "steps_per_dispatch must be >= 1")
-    check(tc.checkpoint_every >= 1, "checkpoint_every must be >= 1 (epochs)")
-    for name, ks in (("eval.ks", ev.ks), ("eval.val_ks", ev.val_ks)):
-        check(len(ks) >= 1 and all(k >= 1 for k in ks), f"{name} must be positive K values")
-        check(
-            all(max(ks) % k == 0 for k in ks),
-            f"{name}={ks}: every K must divide the largest, which estimates log p(x)",
-        )
-    check(ev.val_every >= 0, "eval.val_every must be >= 0 (0 turns validation off)")
-    check(ev.rows_per_chunk >= 1, "eval.rows_per_chunk must be >= 1")
-    check(ev.test_examples is None or ev.test_examples >= 1, "eval.test_examples must be >= 1")
-    check(lg.name in LOGGERS, f"unknown logger {lg.name!r}; valid: {', '.join(LOGGERS)}")
-    check(lg.mode in WANDB_MODES, f"logger.mode must be one of {', '.join(WANDB_MODES)}")
-    if o.name == "hmc":  # the HMC-refined objective's chain and step-size adaptation
-        encoders = ("elbo", "iwae")  # the bounds its encoder can be trained with
-        check(o.num_steps >= 1, f"objective.num_steps must be >= 1, got {o.num_steps}")
-        check(o.num_leapfrog >= 1, f"objective.num_leapfrog must be >= 1, got {o.num_leapfrog}")
-        check(o.step_size > 0, f"objective.step_size must be positive, got {o.step_size}")
-        check(
-            0 < o.target_accept < 1,
-            f"objective.target_accept must lie strictly between 0 and 1, got {o.target_accept}",
-        )
-        check(
-            o.encoder in encoders,
-            f"unknown objective.encoder {o.encoder!r}; valid: {', '.join(encoders)}",
-        )
-    return tc
-
-
-def objective_hyper(o: ObjectiveConfig) -> dict:
-    """The fields of the objective config that its builder takes, as keyword arguments."""
-    from elbo_lab.objectives import OBJECTIVES
-
-    accepted = inspect.signature(OBJECTIVES[o.name]).parameters
-    return {k: v for k, v in vars(o).items() if k in accepted and k != "model"}
+    return raw

@@ -21,10 +21,10 @@ from collections.abc import Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
-from tqdm.auto import tqdm
 
+from elbo_lab.bounds import iwae_bound, log_weights
+from elbo_lab.chunking import chunked_map
 from elbo_lab.diagnostics import active_units, active_units_per_layer
-from elbo_lab.objectives import iwae_bound, log_weights
 
 
 def ladder_plan(ks: Sequence[int], rows_per_chunk: int) -> tuple[int, int, int]:
@@ -88,68 +88,70 @@ def mean_se(v: np.ndarray) -> tuple[float, float]:
     return float(np.mean(v)), se
 
 
-def evaluate(
-    params,
-    model,
-    x: np.ndarray,
-    key: jax.Array,
-    *,
-    ks: Sequence[int] = (1, 5, 50, 5000),
-    rows_per_chunk: int = 5000,
-    desc: str = "eval",
-    progress: bool = True,
-) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-    """The bound ladder on a binary data set x [N, X].
+class Ladder:
+    """The bound ladder for one model and set of Ks, compiled once (per input shape) and reused,
+    e.g. by every epoch's validation.
 
-    Returns (summary, per_example). summary holds, each with "<name>_se" its standard error:
-      elbo, iwae_<k> for every k, log_px (= IWAE-K_max), nll = -log_px, recon, kl,
-      gap_elbo = log_px - elbo, gap_iwae_<k> = log_px - iwae_<k> (paired), active_units (and
-      active_units_layer<i>, bottom-up, for models with several stochastic layers);
-    per_example holds "iwae_<k>" [N], "elbo", "recon", "kl" [N] and "q_mean" [N, D].
+        ladder = Ladder(model, ks=(1, 5, 50), rows_per_chunk=5000)
+        summary, per_example = ladder(params, x, key)
     """
-    k_max, chunk, batch = ladder_plan(ks, rows_per_chunk)
-    ladder = make_ladder_fn(model, k_max=k_max, chunk=chunk)
-    n = x.shape[0]
-    parts: dict[str, list[np.ndarray]] = {}
-    for start in tqdm(
-        range(0, n, batch), desc=desc, unit="batch", disable=not progress, leave=False
-    ):
-        xb = np.asarray(x[start : start + batch], np.float32)
-        m = xb.shape[0]
-        if m < batch:  # pad, so the last batch reuses the compiled shape
-            xb = np.concatenate([xb, np.zeros((batch - m, xb.shape[1]), np.float32)])
-        out = ladder(params, jax.random.fold_in(key, start), jnp.asarray(xb))
-        out = jax.device_get(out)
-        ladder_k = iwae_ladder(out["log_w"][:m], ks)
-        for k, v in ladder_k.items():
-            parts.setdefault(f"iwae_{k}", []).append(v)
-        parts.setdefault("elbo", []).append(np.mean(out["log_w"][:m], 1, dtype=np.float64))
-        for name in ("recon", "kl", "q_mean"):
-            parts.setdefault(name, []).append(np.asarray(out[name][:m], np.float64))
-    per = {name: np.concatenate(v) for name, v in parts.items()}
 
-    summary: dict[str, float] = {}
+    def __init__(self, model, ks: Sequence[int], rows_per_chunk: int = 5000):
+        self.model, self.ks = model, sorted(set(int(k) for k in ks))
+        self.k_max, chunk, self.batch = ladder_plan(self.ks, rows_per_chunk)
+        self._fn = make_ladder_fn(model, k_max=self.k_max, chunk=chunk)
 
-    def put(name, values):
-        summary[name], summary[f"{name}_se"] = mean_se(values)
+    def __call__(
+        self, params, x: np.ndarray, key: jax.Array, *, desc: str = "eval", progress: bool = False
+    ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
+        """The ladder on a data set x [N, X].
 
-    log_px = per[f"iwae_{k_max}"]
-    put("elbo", per["elbo"])
-    for k in ks:
-        put(f"iwae_{k}", per[f"iwae_{k}"])
-    put("log_px", log_px)
-    put("nll", -log_px)
-    put("recon", per["recon"])
-    put("kl", per["kl"])
-    put("gap_elbo", log_px - per["elbo"])
-    for k in ks:
-        if k not in (1, k_max):  # iwae_1 is the ELBO, whose gap is gap_elbo
-            put(f"gap_iwae_{k}", log_px - per[f"iwae_{k}"])
-    summary["active_units"] = float(active_units(per["q_mean"]))
-    layers = tuple(getattr(model, "latent_dims", ()))
-    if len(layers) > 1:
-        for i, n_active in enumerate(active_units_per_layer(per["q_mean"], layers), 1):
-            summary[f"active_units_layer{i}"] = float(n_active)
-    summary["k_max"] = float(k_max)
-    summary["n_examples"] = float(n)
-    return summary, per
+        Returns (summary, per_example). summary holds, each with "<name>_se" its standard error:
+          elbo, iwae_<k> for every k, log_px (= IWAE-K_max), nll = -log_px, recon, kl,
+          gap_elbo = log_px - elbo, gap_iwae_<k> = log_px - iwae_<k> (paired), active_units (and
+          active_units_layer<i>, bottom-up, for models with several stochastic layers);
+        per_example holds "iwae_<k>" [N], "elbo", "recon", "kl" [N] and "q_mean" [N, D].
+        """
+        ks, k_max = self.ks, self.k_max
+
+        def post(out):
+            kept = {f"iwae_{k}": v for k, v in iwae_ladder(out["log_w"], ks).items()}
+            kept["elbo"] = np.mean(out["log_w"], 1, dtype=np.float64)
+            for name in ("recon", "kl", "q_mean"):
+                kept[name] = np.asarray(out[name], np.float64)
+            return kept
+
+        per = chunked_map(
+            lambda key, xb: self._fn(params, key, xb),
+            [np.asarray(x, np.float32)],
+            self.batch,
+            key,
+            post=post,
+            desc=desc,
+            progress=progress,
+        )
+        summary: dict[str, float] = {}
+
+        def put(name, values):
+            summary[name], summary[f"{name}_se"] = mean_se(values)
+
+        log_px = per[f"iwae_{k_max}"]
+        put("elbo", per["elbo"])
+        for k in ks:
+            put(f"iwae_{k}", per[f"iwae_{k}"])
+        put("log_px", log_px)
+        put("nll", -log_px)
+        put("recon", per["recon"])
+        put("kl", per["kl"])
+        put("gap_elbo", log_px - per["elbo"])
+        for k in ks:
+            if k not in (1, k_max):  # iwae_1 is the ELBO, whose gap is gap_elbo
+                put(f"gap_iwae_{k}", log_px - per[f"iwae_{k}"])
+        summary["active_units"] = float(active_units(per["q_mean"]))
+        layers = tuple(self.model.latent_dims)
+        if len(layers) > 1:
+            for i, n_active in enumerate(active_units_per_layer(per["q_mean"], layers), 1):
+                summary[f"active_units_layer{i}"] = float(n_active)
+        summary["k_max"] = float(k_max)
+        summary["n_examples"] = float(x.shape[0])
+        return summary, per

@@ -12,15 +12,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def image_grid(images: np.ndarray, rows: int, side: int = 28) -> np.ndarray:
-    """[rows * cols, side * side] -> one [rows * side, cols * side] picture."""
+def image_grid(images: np.ndarray, rows: int, event_shape: tuple[int, int, int]) -> np.ndarray:
+    """[rows * cols, H * W * C] -> one [rows * H, cols * W, C] picture, values clipped to [0, 1]."""
     cols = images.shape[0] // rows
-    return (
+    h, w, c = event_shape
+    grid = (
         images[: rows * cols]
-        .reshape(rows, cols, side, side)
-        .transpose(0, 2, 1, 3)
-        .reshape(rows * side, cols * side)
+        .reshape(rows, cols, h, w, c)
+        .transpose(0, 2, 1, 3, 4)
+        .reshape(rows * h, cols * w, c)
     )
+    return np.clip(grid[..., 0] if c == 1 else grid, 0.0, 1.0)
 
 
 def ladder_figure(
@@ -60,25 +62,28 @@ def ladder_figure(
     return fig
 
 
-def run_figures(model, params, x: np.ndarray, summary, ks, key, n: int = 64) -> dict:
-    """{"samples", "reconstructions", "ladder"} figures for a trained model and its test ladder."""
+def run_figures(model, params, x: np.ndarray, summary, ks, key, event_shape, n: int = 64):
+    """{"samples", "reconstructions", "ladder"} figures for a trained model and its test ladder
+    ("ladder" only when the examples are not images, i.e. event_shape is not (H, W, C))."""
+    out = {"ladder": ladder_figure(summary, ks)}
+    if len(event_shape) != 3:
+        return out
     k_prior, k_q = jax.random.split(key)
     z = jax.vmap(lambda k: model.sample_prior(params, k))(jax.random.split(k_prior, n))
-    samples = np.asarray(jax.vmap(lambda zz: model.decode_mean(params, zz))(z))
+    samples = np.asarray(jax.vmap(lambda zz: model.mean_x(params, zz))(z))
     xs = np.asarray(x[: n // 2])
     zq = jax.vmap(lambda k, xx: model.sample_q(params, k, xx)[0])(
         jax.random.split(k_q, len(xs)), xs
     )
-    recon = np.asarray(jax.vmap(lambda zz: model.decode_mean(params, zz))(zq))
-    out = {}
+    recon = np.asarray(jax.vmap(lambda zz: model.mean_x(params, zz))(zq))
+    both = np.concatenate([xs, recon])
     for name, img, title in (
-        ("samples", image_grid(samples, 8), "samples: E[x | z], z ~ p(z)"),
-        ("reconstructions", image_grid(np.concatenate([xs, recon]), 8), "data (top) / E[x | z~q]"),
+        ("samples", image_grid(samples, 8, event_shape), "samples: E[x | z], z ~ p(z)"),
+        ("reconstructions", image_grid(both, 8, event_shape), "data (top) / E[x | z~q]"),
     ):
         fig, ax = plt.subplots(figsize=(4, 4))
         ax.imshow(img, cmap="gray", vmin=0, vmax=1)
         ax.set_title(title, fontsize=9)
         ax.axis("off")
         out[name] = fig
-    out["ladder"] = ladder_figure(summary, ks)
     return out

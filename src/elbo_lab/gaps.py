@@ -10,7 +10,7 @@ the mean of the encoder's per-layer means and the standard deviation of its samp
 (for a one-layer encoder that is its own Gaussian, up to the sampling error of the std). The
 approximation gap is what the family costs; the amortization gap what sharing one encoder costs.
 
-Both ELBOs are estimated with `eval_samples` fresh samples per example, with objectives.log_weights
+Both ELBOs are estimated with `eval_samples` fresh samples per example, with bounds.log_weights
 on the model and on LocalGaussian (the same model with q replaced by q*), so they are the same
 estimator of the same quantity for two posteriors.
 """
@@ -25,15 +25,16 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
-from elbo_lab.models import gaussian_log_pdf
-from elbo_lab.objectives import log_weights
+from elbo_lab.bounds import log_weights
+from elbo_lab.chunking import chunked_map
+from elbo_lab.distributions import gaussian_log_pdf
 
 
 class LocalGaussian:
     """`model` with q(z | x) replaced by a free Gaussian N(mean, diag(exp(log_std))^2).
 
     Its params are (model params, (mean [D], log_std [D])); log_lik/log_prior are the model's, so
-    objectives.log_weights works on it unchanged.
+    bounds.log_weights works on it unchanged.
     """
 
     def __init__(self, model):
@@ -165,16 +166,13 @@ def inference_gaps(
         init_samples=init_samples,
         eval_samples=eval_samples,
     )
-    x = np.asarray(x, np.float32)
-    parts: dict[str, list[np.ndarray]] = {}
-    for start in range(0, x.shape[0], examples_per_chunk):
-        xb = jnp.asarray(x[start : start + examples_per_chunk])
-        out = jax.device_get(
-            fit_and_evaluate(params, jax.random.fold_in(key, start), xb, lr, **settings)
-        )
-        for name, v in out.items():
-            parts.setdefault(name, []).append(np.asarray(v, np.float64))
-    per = {name: np.concatenate(v) for name, v in parts.items()}
+    per = chunked_map(
+        lambda k, xb: fit_and_evaluate(params, k, xb, lr, **settings),
+        [np.asarray(x, np.float32)],
+        min(examples_per_chunk, x.shape[0]),
+        key,
+        post=lambda out: {name: np.asarray(v, np.float64) for name, v in out.items()},
+    )
     per["log_px"] = np.asarray(log_px, np.float64)
     per["inference_gap"] = per["log_px"] - per["elbo_q"]
     per["approximation_gap"] = per["log_px"] - per["elbo_qstar"]

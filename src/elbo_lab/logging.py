@@ -7,7 +7,6 @@ files stay inside the run folder.
 
 from __future__ import annotations
 
-import json
 import os
 import uuid
 from pathlib import Path
@@ -15,27 +14,14 @@ from typing import Any
 
 import numpy as np
 
-METRICS_FILE = "metrics.jsonl"
-# Per-example test values (e.g. each test image's log p(x)), so runs evaluated on the same images
-# can be compared pairwise. In the run folder and saved to the W&B run as a file.
-PER_EXAMPLE_FILE = "test_per_example.npz"
-
-
-def read_metrics(run_dir: str | Path) -> list[dict]:
-    """Every record of a run's metrics.jsonl, in order."""
-    path = Path(run_dir) / METRICS_FILE
-    if not path.exists():
-        return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-def read_per_example(run_dir: str | Path) -> dict[str, np.ndarray] | None:
-    """A run's per-example test arrays by name, or None if it stored none."""
-    path = Path(run_dir) / PER_EXAMPLE_FILE
-    if not path.exists():
-        return None
-    with np.load(path) as f:
-        return {name: f[name] for name in f.files}
+from elbo_lab.runs import (
+    METRICS_FILE,
+    PER_EXAMPLE_FILE,
+    RESULTS_FILE,
+    dumps,
+    read_metrics,
+    write_json,
+)
 
 
 class RunLogger:
@@ -72,7 +58,7 @@ class RunLogger:
             and r["epoch"] <= resume_epoch
         ]
         path = self.run_dir / METRICS_FILE
-        path.write_text("".join(json.dumps(r) + "\n" for r in kept))
+        path.write_text("".join(dumps(r) + "\n" for r in kept))
         self._file = path.open("a")
         self._wandb = None
         if logger == "wandb" and mode != "disabled":
@@ -97,7 +83,7 @@ class RunLogger:
 
     def log(self, record: dict[str, Any]) -> None:
         """Append one record (flat dict of JSON numbers/strings; must hold "step")."""
-        self._file.write(json.dumps(record) + "\n")
+        self._file.write(dumps(record) + "\n")
         self._file.flush()
         if self._wandb is not None:
             self._wandb.log(
@@ -106,7 +92,7 @@ class RunLogger:
 
     def summary(self, values: dict[str, Any]) -> None:
         """Final numbers: results.json in the run folder and the W&B run summary."""
-        (self.run_dir / "results.json").write_text(json.dumps(values, indent=2) + "\n")
+        write_json(self.run_dir / RESULTS_FILE, values)
         if self._wandb is not None:
             self._wandb.summary.update(values)
 

@@ -12,14 +12,15 @@ from __future__ import annotations
 
 import argparse
 import csv
-import json
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from elbo_lab.logging import PER_EXAMPLE_FILE, read_metrics, read_per_example
+from elbo_lab import runs as runs_lib
+from elbo_lab.config import to_train_config
+from elbo_lab.runs import PER_EXAMPLE_FILE, read_metrics, read_per_example
 
 # Published test NLLs (nats) to compare with, keyed by (data, model, objective, k).
 PAPERS = {
@@ -65,9 +66,17 @@ def run_record(
     the per-epoch records.
     """
     timed = epochs[1:] or epochs
+    tc = to_train_config(config)  # any config.json format (config.migrate)
+    objective = type(tc.objective).registry_name
+    k = getattr(tc.objective, "k", None)
     return {
         "run_dir": source,
         "config": config,
+        # The run's place in tables, from what was built (a preset's name could mislead).
+        "cell": (tc.data.label(), tc.model.label(), objective, k),
+        "label": f"{tc.model.label()} {objective} k={k}"
+        + ("" if objective in ("elbo", "iwae") else f" {tc.objective.label()}"),
+        "seed": tc.seed,
         "results": results,
         "epochs": len(epochs),
         "seconds_per_epoch": float(np.median([r["train/seconds_per_epoch"] for r in timed])),
@@ -80,8 +89,8 @@ def load_run(run_dir: str | Path) -> dict:
     """One finished run from its folder (config.json, results.json, metrics.jsonl and, if the
     run stored it, test_per_example.npz)."""
     run_dir = Path(run_dir)
-    config = json.loads((run_dir / "config.json").read_text())
-    results = json.loads((run_dir / "results.json").read_text())
+    config = runs_lib.read_json(run_dir / runs_lib.CONFIG_FILE)
+    results = runs_lib.read_results(run_dir)
     epochs = [r for r in read_metrics(run_dir) if r.get("epoch") is not None]
     per_example = read_per_example(run_dir) or {}
     return run_record(str(run_dir), config, results, epochs, per_example.get("log_px"))
@@ -124,13 +133,12 @@ def wandb_log_px(run) -> np.ndarray | None:
 
 def finished_runs(paths: Sequence[str | Path]) -> list[dict]:
     """Every finished run (a folder with results.json) among `paths`, in the given order."""
-    return [load_run(p) for p in paths if (Path(p) / "results.json").exists()]
+    return [load_run(p) for p in paths if runs_lib.is_finished(p)]
 
 
 def cell(run: dict) -> tuple[str, str, str, int]:
     """A run's place in a paper's table: (data, model, objective, k)."""
-    c = run["config"]
-    return c["data"]["name"], c["model"]["name"], c["objective"]["name"], int(c["objective"]["k"])
+    return run["cell"]
 
 
 def contrast(terms: Sequence[tuple[float, dict]]) -> tuple[float, float, bool]:
@@ -215,36 +223,25 @@ def orderings(runs: list[dict], paper: str) -> list[dict]:
     return out
 
 
-def describe(run: dict) -> str:
-    """A short label: model, objective and its k (and HMC's steps), e.g. 'burda_1l iwae k=5'."""
-    c = run["config"]
-    o = c["objective"]
-    label = f"{c['model']['name']} {o['name']} k={o['k']}"
-    if o["name"] == "hmc":
-        label += f" T={o['num_steps']} L={o['num_leapfrog']}"
-    return label
-
-
 def rows(runs: list[dict], paper: str | None = None) -> list[dict]:
     """One row of numbers a run: test ladder, NLL, gaps, active units, cost and budget; with
     `paper`, also the paper's NLL for the same cell, ours minus the paper's, and its budget."""
     out = []
     for run in runs:
-        r, c = run["results"], run["config"]
-        o = c["objective"]
+        r = run["results"]
+        data, model, objective, k = run["cell"]
         ks = sorted(
             int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k
         )
         row = {
-            "run": describe(run),
-            "data": c["data"]["name"],
+            "run": run["label"],
+            "data": data,
             "epochs": run["epochs"],
-            "seed": c["seed"],
+            "seed": run["seed"],
             "test_examples": int(r["test/n_examples"]),
         }
         if paper is not None:
-            cell = (c["data"]["name"], c["model"]["name"], o["name"], o["k"])
-            ref = PAPERS[paper].get(cell)
+            ref = PAPERS[paper].get(run["cell"])
             row["paper_nll"] = ref
             row["paper_epochs"] = PAPER_EPOCHS[paper]
         row.update({"nll": r["test/nll"], "nll_se": r["test/nll_se"]})
@@ -260,8 +257,7 @@ def rows(runs: list[dict], paper: str | None = None) -> list[dict]:
                 "active_units": int(r["test/active_units"]),
                 "active_by_layer": "+".join(
                     str(int(r[f"test/active_units_layer{i}"]))
-                    for i in range(1, 1 + len(c["model"].get("latent_dims", ())))
-                    if f"test/active_units_layer{i}" in r
+                    for i in range(1, 1 + sum(k.startswith("test/active_units_layer") for k in r))
                 ),
                 "s_per_epoch": run["seconds_per_epoch"],
                 "examples_per_s": run["examples_per_s"],
@@ -336,19 +332,19 @@ def ladder_comparison(runs: list[dict]):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    models = list(dict.fromkeys(run["config"]["model"]["name"] for run in runs))
+    models = list(dict.fromkeys(run["cell"][1] for run in runs))
     fig, axes = plt.subplots(
         1, len(models), figsize=(6 * len(models), 4), sharey=True, squeeze=False
     )
     for run in runs:
-        ax = axes[0, models.index(run["config"]["model"]["name"])]
+        ax = axes[0, models.index(run["cell"][1])]
         r = run["results"]
         ks = sorted(
             int(k.split("_")[-1]) for k in r if k.startswith("test/iwae_") and "_se" not in k
         )
         means = [r[f"test/iwae_{k}"] for k in ks]
         errs = [2 * r[f"test/iwae_{k}_se"] for k in ks]
-        ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3, label=describe(run))
+        ax.errorbar(ks, means, yerr=errs, marker="o", capsize=3, label=run["label"])
     for ax, model in zip(axes[0], models, strict=True):
         ax.set_xscale("log")
         ax.set_xlabel("K (importance samples at test time; K=1: ELBO)")

@@ -30,7 +30,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax.scipy.special import logsumexp
 
-from elbo_lab.models import LOG_2PI, gaussian_log_pdf
+from elbo_lab.chunking import chunked_map
+from elbo_lab.distributions import LOG_2PI, gaussian_log_pdf
 
 
 def make_mixture_log_density(num_components: int, *, components_per_chunk: int = 8192):
@@ -90,13 +91,15 @@ def elbo_surgery(
     n = x.shape[0]
     components_per_chunk = min(components_per_chunk, n)
     enc = jax.jit(jax.vmap(lambda xx: model.q_bottom(params, xx)))
-    means, log_stds = [], []
-    for start in range(0, n, examples_per_chunk):
-        m, s = enc(jnp.asarray(x[start : start + examples_per_chunk]))
-        means.append(np.asarray(m))
-        log_stds.append(np.asarray(np.broadcast_to(s, m.shape)))
-    mean = jnp.asarray(pad_components(np.concatenate(means), components_per_chunk))
-    log_std = jnp.asarray(pad_components(np.concatenate(log_stds), components_per_chunk))
+    chunk = min(examples_per_chunk, n)
+
+    def bottom(xb):
+        m, s = enc(xb)
+        return {"mean": m, "log_std": jnp.broadcast_to(s, m.shape)}
+
+    q1 = chunked_map(bottom, [x], chunk)
+    mean = jnp.asarray(pad_components(q1["mean"], components_per_chunk))
+    log_std = jnp.asarray(pad_components(q1["log_std"], components_per_chunk))
     mixture = make_mixture_log_density(n, components_per_chunk=components_per_chunk)
     d1 = mean.shape[1]
 
@@ -114,10 +117,12 @@ def elbo_surgery(
         log_q1_agg = mixture(z[..., :d1].reshape(-1, d1), mean, log_std).reshape(log_q.shape)
         return log_q - log_p, log_q1 - log_q1_agg, log_q - log_q1 + log_q1_agg - log_p
 
-    parts: dict[str, list[np.ndarray]] = {}
-    for start in range(0, n, examples_per_chunk):
-        xb = x[start : start + examples_per_chunk]
-        out = jax.device_get(terms(jax.random.fold_in(key, start), jnp.asarray(xb)))
-        for name, v in zip(("avg_kl", "mi", "marg_kl"), out, strict=True):
-            parts.setdefault(name, []).append(np.asarray(v, np.float64).ravel())
-    return {name: np.concatenate(v) for name, v in parts.items()}
+    names = ("avg_kl", "mi", "marg_kl")
+    per = chunked_map(
+        lambda k, xb: dict(zip(names, terms(k, xb), strict=True)),
+        [x],
+        chunk,
+        key,
+        post=lambda out: {name: np.asarray(v, np.float64) for name, v in out.items()},
+    )
+    return {name: v.ravel() for name, v in per.items()}

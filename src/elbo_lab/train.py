@@ -8,8 +8,6 @@ exactly.
 
 from __future__ import annotations
 
-import dataclasses
-import json
 import time
 from functools import partial
 from pathlib import Path
@@ -21,15 +19,13 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from elbo_lab import data as data_lib
-from elbo_lab import estimators, figures, objectives
+from elbo_lab import figures, objectives, runs
 from elbo_lab.checkpoint import Checkpointer
-from elbo_lab.config import OptimConfig, TrainConfig, objective_hyper
+from elbo_lab.config import OptimConfig, TrainConfig, to_dict
+from elbo_lab.data import Splits
+from elbo_lab.errors import ConfigError
+from elbo_lab.estimators import Ladder
 from elbo_lab.logging import RunLogger
-from elbo_lab.models import DeepLatentGaussian
-
-DONE_FILE = "done.json"
-CONFIG_FILE = "config.json"  # the validated, resolved TrainConfig of a run
 
 
 class TrainState(NamedTuple):
@@ -90,17 +86,27 @@ def make_train_steps(objective: objectives.Objective, optimizer, *, dynamic: boo
     return train_steps
 
 
-def build(cfg: TrainConfig, splits: data_lib.Splits):
+def build(cfg: TrainConfig, splits: Splits):
     """(model, objective, optimizer, steps per epoch) for a config and its data."""
-    m = cfg.model
-    model = DeepLatentGaussian(splits.train.shape[1], m.latent_dims, m.hidden_dims)
-    objective = objectives.build(cfg.objective.name, model=model, **objective_hyper(cfg.objective))
+    model = runs.build_model(cfg, splits.event_shape)
+    objective = cfg.objective.build(model)
     steps_per_epoch = splits.train.shape[0] // cfg.batch_size
     if steps_per_epoch < 1:
-        raise ValueError(
-            f"batch_size {cfg.batch_size} exceeds the {splits.train.shape[0]} train examples"
+        raise ConfigError(
+            f"batch_size={cfg.batch_size} exceeds the {splits.train.shape[0]} training examples "
+            f"of {splits.source}: use batch_size <= {splits.train.shape[0]}"
         )
     return model, objective, make_optimizer(cfg.optim, steps_per_epoch), steps_per_epoch
+
+
+def load_data(cfg: TrainConfig) -> Splits:
+    """The config's data, checked against its likelihood (e.g. 0/1 values for Bernoulli; a
+    dynamically binarized train split holds the means, which the data layer checked)."""
+    splits = cfg.data.build()
+    likelihood = cfg.likelihood.build()
+    for name in ("valid", "test") if splits.dynamic else ("train", "valid", "test"):
+        likelihood.check_data(getattr(splits, name), f"{splits.source}: {name}")
+    return splits
 
 
 def init_state(cfg: TrainConfig, model, objective, optimizer, splits) -> TrainState:
@@ -125,12 +131,9 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     evaluation (bit-identical: its key derives from the seed).
     """
     run_dir = Path(run_dir)
-    done = run_dir / DONE_FILE
-    if done.exists():
-        return json.loads((run_dir / "results.json").read_text())
-    splits = data_lib.load(
-        cfg.data.name, cfg.data.root, download=cfg.data.download, mirror=cfg.data.mirror
-    )
+    if runs.is_finished(run_dir):
+        return runs.read_results(run_dir)
+    splits = load_data(cfg)  # before anything is written: bad data leaves no run folder behind
     model, objective, optimizer, steps_per_epoch = build(cfg, splits)
     epochs_per_stage, _ = schedule(cfg.optim)
     total_epochs = int(sum(epochs_per_stage))
@@ -141,8 +144,7 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
         jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4)
     )
 
-    run_dir.mkdir(parents=True, exist_ok=True)
-    (run_dir / CONFIG_FILE).write_text(json.dumps(dataclasses.asdict(cfg), indent=2) + "\n")
+    runs.save_config(run_dir, cfg)
     ckpt = Checkpointer(run_dir)
     state = init_state(cfg, model, objective, optimizer, splits)
     start_epoch = 0
@@ -151,8 +153,9 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
         start_epoch, state, _ = restored
 
     logger = RunLogger.from_config(
-        run_dir, dataclasses.asdict(cfg), cfg.logger, resume_epoch=start_epoch or None
+        run_dir, to_dict(cfg), cfg.logger, resume_epoch=start_epoch or None
     )
+    val_ladder = Ladder(model, cfg.eval.val_ks, cfg.eval.rows_per_chunk)  # compiled once
     try:
         train_data = jnp.asarray(splits.train)
         train_steps = make_train_steps(objective, optimizer, dynamic=splits.dynamic)
@@ -203,13 +206,10 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
                 }
             )
             if cfg.eval.val_every and epoch % cfg.eval.val_every == 0:
-                summary, _ = estimators.evaluate(
+                summary, _ = val_ladder(
                     state.params,
-                    model,
                     splits.valid,
                     jax.random.fold_in(val_key, epoch),
-                    ks=cfg.eval.val_ks,
-                    rows_per_chunk=cfg.eval.rows_per_chunk,
                     desc="valid",
                     progress=cfg.progress,
                 )
@@ -225,7 +225,7 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
                 test_evaluation(cfg, model, state.params, splits, test_key, logger, int(state.step))
             )
         logger.summary(results)
-        done.write_text(json.dumps({"epochs": total_epochs}) + "\n")
+        runs.write_json(run_dir / runs.DONE_FILE, {"epochs": total_epochs})
         return results
     finally:
         logger.close()
@@ -233,66 +233,20 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
 
 
 def test_evaluation(cfg: TrainConfig, model, params, splits, key, logger: RunLogger, step: int):
-    """The full ladder on the test split (log p(x) = IWAE with the largest K), the figures and
-    each test image's log p(x) (float32; for paired comparisons between runs)."""
-    ks = sorted(
-        set(cfg.eval.ks) | ({cfg.objective.k} if max(cfg.eval.ks) % cfg.objective.k == 0 else set())
-    )
+    """The full ladder on the test split (log p(x) = IWAE with the largest K; the objective's
+    own k added when it divides it), the figures and each test image's log p(x) (float32; for
+    paired comparisons between runs)."""
+    k_train = getattr(cfg.objective, "k", None)
+    extra = {k_train} if k_train and max(cfg.eval.ks) % k_train == 0 else set()
+    ks = sorted(set(cfg.eval.ks) | extra)
     x = splits.test if cfg.eval.test_examples is None else splits.test[: cfg.eval.test_examples]
-    summary, per = estimators.evaluate(
-        params,
-        model,
-        x,
-        key,
-        ks=ks,
-        rows_per_chunk=cfg.eval.rows_per_chunk,
-        desc="test",
-        progress=cfg.progress,
-    )
+    ladder = Ladder(model, ks, cfg.eval.rows_per_chunk)
+    summary, per = ladder(params, x, key, desc="test", progress=cfg.progress)
     logger.per_example(log_px=per[f"iwae_{int(summary['k_max'])}"].astype(np.float32))
     results = {f"test/{k}": v for k, v in summary.items()}
     logger.log({"step": step, **results})  # no "epoch": a resumed run writes it again
     if cfg.eval.figures:
-        figs = figures.run_figures(model, params, x, summary, ks, jax.random.fold_in(key, 1))
+        key_fig = jax.random.fold_in(key, 1)
+        figs = figures.run_figures(model, params, x, summary, ks, key_fig, splits.event_shape)
         logger.figures(figs, step=step)
     return results
-
-
-class LoadedRun(NamedTuple):
-    cfg: TrainConfig
-    model: DeepLatentGaussian
-    objective: objectives.Objective
-    state: TrainState
-    splits: data_lib.Splits
-    epoch: int
-
-
-def load_run(
-    run_dir: str | Path, epoch: int | None = None, *, data_root: str | None = None
-) -> LoadedRun:
-    """A run folder's config, model, data and trained state (the latest checkpoint by default).
-
-    `data_root` overrides the data root recorded in the run (the data may have moved).
-    """
-    from omegaconf import OmegaConf
-
-    from elbo_lab.config import ConfigError, to_train_config
-
-    run_dir = Path(run_dir)
-    if not (run_dir / CONFIG_FILE).exists():
-        raise ConfigError(f"{run_dir} is not an elbo-lab run folder (no {CONFIG_FILE})")
-    cfg = to_train_config(OmegaConf.create(json.loads((run_dir / CONFIG_FILE).read_text())))
-    if data_root is not None:
-        cfg = dataclasses.replace(cfg, data=dataclasses.replace(cfg.data, root=data_root))
-    d = cfg.data
-    splits = data_lib.load(d.name, d.root, download=d.download, mirror=d.mirror)
-    model, objective, optimizer, _ = build(cfg, splits)
-    ckpt = Checkpointer(run_dir)
-    try:
-        epoch = ckpt.latest_epoch() if epoch is None else epoch
-        if epoch is None:
-            raise ConfigError(f"{run_dir} has no checkpoint yet")
-        state, _ = ckpt.restore(epoch, init_state(cfg, model, objective, optimizer, splits))
-    finally:
-        ckpt.close()
-    return LoadedRun(cfg, model, objective, state, splits, epoch)

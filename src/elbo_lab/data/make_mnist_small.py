@@ -15,10 +15,10 @@ import gzip
 import struct
 from pathlib import Path
 
-from elbo_lab.data import FILES, MNIST_MD5, MNIST_SMALL_PREFIX
+from elbo_lab.data.mnist import FILES, MNIST_MD5, MNIST_SMALL_PREFIX
 from elbo_lab.data.readers import read_idx
 
-SIZES = (10_000, 2_000)  # (train, test) images kept, in FILES["mnist"] order
+SIZES = (10_000, 2_000)  # (train, test) images kept, in FILES order
 ASSETS = Path(__file__).resolve().parents[1] / "assets"
 
 
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=ASSETS, help=f"default: {ASSETS}")
     args = parser.parse_args(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    for file, n in zip(FILES["mnist"], SIZES, strict=True):
+    for file, n in zip(FILES, SIZES, strict=True):
         images = read_idx(args.mnist / file, md5=MNIST_MD5[file])[:n]
         header = struct.pack(">BBBB3I", 0, 0, 0x08, 3, *images.shape)  # IDX: uint8, 3 dims
         blob = gzip.compress(header + images.tobytes(), compresslevel=9, mtime=0)

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import scipy.io
 
-from elbo_lab.data.errors import DataError
+from elbo_lab.errors import DataError
 
 PIXELS = 784  # 28 x 28, every dataset here
 _UBYTE = 0x08  # the IDX type code of unsigned bytes, the only type MNIST uses

@@ -1,110 +1,21 @@
-"""Training objectives, all built on one primitive: the log importance weights of one example.
-
-    log w_k = log p(x, z_k) - log q(z_k | x),   z_k ~ q(. | x),   k = 1..K
-
-ELBO (the "VAE with K samples") = mean_k log w_k; IWAE-K = logsumexp_k log w_k - log K. Both are
-lower bounds on log p(x); IWAE-1 is the ELBO and IWAE-K rises towards log p(x) as K grows.
-
-The HMC-refined objective (Hoffman 2017) moves a sample of q(z | x) towards p(z | x) with a few HMC
-transitions before the decoder sees it, and trains the encoder with its own bound.
-
-An objective is a pair of pure functions over its own (possibly empty) state, like an optax
-transformation:
-
-    init() -> ostate
-    loss(params, ostate, key, x) -> (loss, (metrics, new_ostate))   x: [B, X] binary batch
-
-`metrics` is a flat dict of scalars (batch means) that always holds every term of the bounds, so the
-logs explain the loss. Objectives are looked up by name in OBJECTIVES; hyper-parameters are bound
-when the objective is built, so no config object is ever an argument of a jitted function.
-"""
+"""HMC-refined training (Hoffman 2017): a sample of q(z | x) is moved towards p(z | x) by a few
+HMC transitions before the decoder sees it; the encoder is trained with its own bound."""
 
 from __future__ import annotations
 
-import math
-from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
-from jax.scipy.special import logsumexp
 
 from elbo_lab import hmc as hmc_lib
+from elbo_lab.bounds import bound_terms, log_weights
+from elbo_lab.objectives import REGISTRY, Objective
+from elbo_lab.registry import check
 
-
-class LogWeights(NamedTuple):
-    """Per-sample terms for one example, each [K]; log_w = log_lik + log_prior - log_q."""
-
-    log_w: jax.Array
-    log_lik: jax.Array
-    log_prior: jax.Array
-    log_q: jax.Array
-    q_mean: jax.Array  # [K, D]: mean of q(z_l | z_{l-1}) given each sample's parents
-
-
-def log_weights(params, key: jax.Array, x: jax.Array, *, model, k: int) -> LogWeights:
-    """K reparameterised samples z_k ~ q(. | x) for one example x [X] and their log weights."""
-
-    def one(key):
-        z, log_q, q_mean = model.sample_q(params, key, x)
-        log_lik = model.log_lik(params, x, z)
-        log_prior = model.log_prior(params, z)
-        return LogWeights(log_lik + log_prior - log_q, log_lik, log_prior, log_q, q_mean)
-
-    return jax.vmap(one)(jax.random.split(key, k))
-
-
-def iwae_bound(log_w: jax.Array, axis: int = -1) -> jax.Array:
-    """logsumexp(log w) - log K over `axis`: stable in float32 for any K."""
-    return logsumexp(log_w, axis=axis) - math.log(log_w.shape[axis])
-
-
-def bound_terms(lw: LogWeights) -> dict[str, jax.Array]:
-    """Every term of the ELBO and IWAE-K bounds for one example's K samples (scalars).
-
-    `kl` is the Monte Carlo estimate E_q[log q(z|x) - log p(z)], so elbo = recon - kl exactly.
-    `ess` is the effective sample size of the normalised weights, in [1, K].
-    """
-    w = jax.nn.softmax(lw.log_w)
-    return {
-        "elbo": jnp.mean(lw.log_w),
-        "iwae": iwae_bound(lw.log_w),
-        "recon": jnp.mean(lw.log_lik),
-        "kl": jnp.mean(lw.log_q - lw.log_prior),
-        "ess": 1.0 / jnp.sum(w * w),
-    }
-
-
-class Objective(NamedTuple):
-    init: Callable[[], Any]
-    loss: Callable[..., tuple[jax.Array, tuple[dict[str, jax.Array], Any]]]
-
-
-def _k_sample_objective(bound: str, *, model, k: int) -> Objective:
-    """ELBO or IWAE-K with K samples per example; the loss is minus the batch-mean bound."""
-
-    def loss(params, ostate, key, x):
-        keys = jax.random.split(key, x.shape[0])
-        per_example = jax.vmap(
-            lambda kk, xx: bound_terms(log_weights(params, kk, xx, model=model, k=k))
-        )
-        terms = per_example(keys, x)
-        metrics = {name: jnp.mean(v) for name, v in terms.items()}
-        loss_value = -metrics[bound]
-        return loss_value, ({**metrics, "loss": loss_value}, ostate)
-
-    return Objective(init=lambda: (), loss=loss)
-
-
-def elbo(*, model, k: int = 1) -> Objective:
-    """The VAE objective with k samples: mean over k of log w."""
-    return _k_sample_objective("elbo", model=model, k=k)
-
-
-def iwae(*, model, k: int = 5) -> Objective:
-    """The IWAE k-sample bound: logsumexp of log w minus log k."""
-    return _k_sample_objective("iwae", model=model, k=k)
+ENCODER_BOUNDS = ("elbo", "iwae")  # the bounds the encoder can be trained with
 
 
 class EncoderOnly:
@@ -171,15 +82,15 @@ def hmc_refine(
     return Refined(z0, end.z, start.log_density, end.log_density, jnp.mean(accept_prob))
 
 
-def hmc(
+def hmc_objective(
     *,
     model,
-    k: int = 1,
-    num_steps: int = 5,
-    num_leapfrog: int = 10,
-    step_size: float = 0.05,
-    target_accept: float = 0.8,
-    encoder: str = "elbo",
+    k: int,
+    num_steps: int,
+    num_leapfrog: int,
+    step_size: float,
+    target_accept: float,
+    encoder: str,
 ) -> Objective:
     """HMC-refined training (Hoffman 2017). Per example: z0 ~ q(z | x), `num_steps` HMC
     transitions on p(z | x) give z_T; the decoder (and prior) maximise log p(x, z_T) at the fixed
@@ -229,9 +140,46 @@ def hmc(
     return Objective(init=init, loss=loss)
 
 
-OBJECTIVES: dict[str, Callable[..., Objective]] = {"elbo": elbo, "iwae": iwae, "hmc": hmc}
+@REGISTRY.register("hmc")
+@dataclass(frozen=True)
+class HMC:
+    """z0 ~ q(z | x), num_steps HMC transitions of num_leapfrog leapfrog steps on p(z | x) give
+    z_T; the decoder maximises log p(x, z_T) at the fixed z_T, the encoder its own bound (elbo |
+    iwae, with k samples). The step size starts at step_size and adapts towards target_accept."""
 
+    k: int = 1
+    num_steps: int = 5
+    num_leapfrog: int = 10
+    step_size: float = 0.05
+    target_accept: float = 0.8
+    encoder: str = "elbo"
 
-def build(name: str, *, model, **hyper) -> Objective:
-    """The objective registered under `name`, with its hyper-parameters bound."""
-    return OBJECTIVES[name](model=model, **hyper)
+    def __post_init__(self):
+        check(self.k >= 1, f"objective.k must be a positive number of samples, got {self.k}")
+        check(self.num_steps >= 1, f"objective.num_steps must be >= 1, got {self.num_steps}")
+        check(
+            self.num_leapfrog >= 1, f"objective.num_leapfrog must be >= 1, got {self.num_leapfrog}"
+        )
+        check(self.step_size > 0, f"objective.step_size must be positive, got {self.step_size}")
+        check(
+            0 < self.target_accept < 1,
+            f"objective.target_accept must lie strictly between 0 and 1, got {self.target_accept}",
+        )
+        check(
+            self.encoder in ENCODER_BOUNDS,
+            f"unknown objective.encoder {self.encoder!r}; valid: {', '.join(ENCODER_BOUNDS)}",
+        )
+
+    def build(self, model) -> Objective:
+        return hmc_objective(
+            model=model,
+            k=self.k,
+            num_steps=self.num_steps,
+            num_leapfrog=self.num_leapfrog,
+            step_size=self.step_size,
+            target_accept=self.target_accept,
+            encoder=self.encoder,
+        )
+
+    def label(self) -> str:
+        return f"HMC(T={self.num_steps},L={self.num_leapfrog},k={self.k},{self.encoder})"
