@@ -13,7 +13,7 @@ from elbo_lab.report import PAPERS, load_run, main, orderings, rows, wandb_runs
 from elbo_lab.runs import PER_EXAMPLE_FILE
 
 
-def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist", log_px=None):
+def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist", log_px=None, seed=0):
     """A finished run folder as the trainer writes it, with only the fields the report reads
     (and, given `log_px`, the per-image test log p(x))."""
     folder.mkdir(parents=True)
@@ -23,7 +23,7 @@ def fake_run(folder, model, objective, k, nll, epochs=3, data="mnist", log_px=No
         "objective": {"name": objective, "k": k},
         "data": {"name": data},
         "likelihood": {"name": "bernoulli"},
-        "seed": 0,
+        "seed": seed,
     }
     (folder / "config.json").write_text(json.dumps(config))
     ladder = {"test/iwae_1": -nll - 9.0, "test/iwae_5": -nll - 3.0, "test/iwae_5000": -nll}
@@ -125,8 +125,8 @@ def test_orderings_use_paired_errors_when_every_cell_kept_its_images(tmp_path):
     row = order["burda_1l k=5: IWAE − VAE"]
     diff = per_image(("burda_1l", "iwae", 5)) - per_image(("burda_1l", "elbo", 5))
     assert row["ours"] == pytest.approx(diff.mean(), abs=1e-9)
-    assert row["se"] == pytest.approx(diff.std(ddof=1) / np.sqrt(1000), rel=1e-9)
-    assert row["se_kind"] == "paired" and row["se"] < 0.05
+    assert row["se_images"] == pytest.approx(diff.std(ddof=1) / np.sqrt(1000), rel=1e-9)
+    assert row["images"] == "paired" and row["se_images"] < 0.05
     assert row["paper"] == pytest.approx(85.54 - 86.47)
     assert row["agrees"].startswith("yes")  # -0.5 nats at ~0.03 SE: ~ -20 SE, the paper's sign
     assert order["VAE k=1: burda_2l − burda_1l"]["paper"] == pytest.approx(85.33 - 86.76)
@@ -137,10 +137,10 @@ def test_orderings_use_paired_errors_when_every_cell_kept_its_images(tmp_path):
     order = {row["comparison"]: row for row in orderings(list(runs.values()), "burda_table1")}
     row = order["burda_1l k=5: IWAE − VAE"]
     se_iwae, se_vae = (runs[("burda_1l", o, 5)]["results"]["test/nll_se"] for o in ("iwae", "elbo"))
-    assert row["se_kind"] == "unpaired"
-    assert row["se"] == pytest.approx(np.hypot(se_iwae, se_vae))
-    assert row["agrees"].startswith("within noise")
-    assert order["burda_1l VAE: k=5 − k=1"]["se_kind"] == "paired"  # both of its cells have them
+    assert row["images"] == "unpaired"
+    assert row["se_images"] == pytest.approx(np.hypot(se_iwae, se_vae))
+    assert row["agrees"].startswith("not settled")
+    assert order["burda_1l VAE: k=5 − k=1"]["images"] == "paired"  # both of its cells have them
 
     # The report shows them under the paper table and writes them as CSV.
     out = tmp_path / "report"
@@ -227,7 +227,45 @@ def test_wandb_runs_bring_their_per_image_values_for_paired_errors(tmp_path):
     for run, objective in zip(online, ("elbo", "iwae"), strict=True):
         np.testing.assert_array_equal(run["log_px"], load_run(tmp_path / objective)["log_px"])
     (row,) = orderings(online, "burda_table1")
-    assert row["comparison"] == "burda_1l k=5: IWAE − VAE" and row["se_kind"] == "paired"
+    assert row["comparison"] == "burda_1l k=5: IWAE − VAE" and row["images"] == "paired"
     # The two cells differ by a constant on every image, up to float32 rounding of the stored
     # values (< 4e-6 nats each near 95), so the paired SE is ~1e-6 (unpaired it would be 0.35).
-    assert row["se"] < 1e-4
+    assert row["se_images"] < 1e-4
+
+
+def test_seeds_of_a_cell_are_grouped_with_both_standard_errors(tmp_path):
+    """Three seeds per cell on the same 500 test images: training noise moves a seed's NLL by
+    SD 0.3 nats on every image alike (which image-level SEs cannot see); the cell mean gets the
+    SE across seeds, and the orderings are judged by it. IWAE k=1 is the ELBO k=1 model: shown
+    once, its comparisons not repeated."""
+    rng = np.random.default_rng(1)
+    difficulty = rng.normal(95.0, 30.0, 500)
+    truth = {("elbo", 1): 0.0, ("elbo", 5): -1.0, ("iwae", 5): -1.1}
+    folders, means = [], {}
+    for (objective, k), d in truth.items():
+        offsets = rng.normal(0.0, 0.3, 3)
+        for seed, o in enumerate(offsets):
+            log_px = -(difficulty + d + o + rng.normal(0.0, 0.5, 500))
+            nll = float(-log_px.astype(np.float32).mean(dtype=np.float64))
+            folders.append(tmp_path / f"{objective}-{k}-{seed}")
+            fake_run(folders[-1], "burda_1l", objective, k, nll, log_px=log_px, seed=seed)
+            means.setdefault((objective, k), []).append(nll)
+    fake_run(tmp_path / "iwae-1", "burda_1l", "iwae", 1, 95.0)  # a duplicate of the ELBO k=1
+    runs = [load_run(f) for f in [*folders, tmp_path / "iwae-1"]]
+    order = {row["comparison"]: row for row in orderings(runs, "burda_table1")}
+    row = order["burda_1l k=5: IWAE − VAE"]
+    a, b = np.array(means[("iwae", 5)]), np.array(means[("elbo", 5)])
+    assert row["ours"] == pytest.approx(a.mean() - b.mean(), abs=1e-9)
+    se = np.hypot(a.std(ddof=1) / np.sqrt(3), b.std(ddof=1) / np.sqrt(3))
+    assert row["se_seeds"] == pytest.approx(se) and row["judged_by"] == "seeds"
+    assert row["seeds"] == 3 and row["se_images"] < row["se_seeds"]  # image SE misses seeds
+    # k=5 − k=1 exists for VAE and (the same model at k=1) for IWAE; nothing else repeats
+    assert "burda_1l IWAE: k=5 − k=1" in order and "burda_1l VAE: k=5 − k=1" in order
+    assert len(order) == len({tuple(sorted(r.items())) for r in order.values()})
+    out = tmp_path / "report"
+    main(
+        [*map(str, folders), str(tmp_path / "iwae-1"), "--paper", "burda_table1", "--out", str(out)]
+    )
+    md = (out / "results.md").read_text()
+    m = np.mean(means[("elbo", 1)])
+    assert f"| mnist | burda_1l | 1 | 86.76 | {m:.2f} ± " in md and "(3 seeds)" in md

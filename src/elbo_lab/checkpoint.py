@@ -7,6 +7,8 @@ same minibatches and samples it would have drawn had it never stopped.
 
 from __future__ import annotations
 
+import shutil
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,8 @@ import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
 from elbo_lab.errors import ConfigError
+
+UNREADABLE_DIR = "checkpoints_unreadable"  # next to checkpoints/, outside orbax's folder
 
 
 class Checkpointer:
@@ -28,9 +32,8 @@ class Checkpointer:
                 "pattern and writes unreadable checkpoints; use a folder name without them"
             )
         options = ocp.CheckpointManagerOptions(max_to_keep=keep, enable_async_checkpointing=False)
-        self._manager = ocp.CheckpointManager(
-            Path(run_dir).absolute() / "checkpoints", options=options
-        )
+        self._dir = Path(run_dir).absolute() / "checkpoints"
+        self._manager = ocp.CheckpointManager(self._dir, options=options)
 
     def latest_epoch(self) -> int | None:
         """The last epoch with a checkpoint, or None."""
@@ -40,25 +43,44 @@ class Checkpointer:
         return sorted(self._manager.all_steps())
 
     def restore_latest(self, like: Any) -> tuple[int, Any, dict] | None:
-        """(epoch, state, meta) of the newest checkpoint that restores, or None if there is none.
+        """(epoch, state, meta) of the newest readable checkpoint, or None if there is none.
 
-        A process killed while orbax finalises a checkpoint can leave its folder in place with
-        part of the data missing; such a checkpoint is deleted (with a warning) for the one
-        before it, so a kill costs at most the epochs since that one.
+        A process killed while a checkpoint is written can leave it unreadable: it is moved to
+        <run>/checkpoints_unreadable/<epoch>-<time>/ (kept, never deleted) with a warning and
+        the one before it is used, so a kill costs at most the epochs since then. A checkpoint
+        that reads but does not fit `like` (a changed model, objective or optimizer) is a
+        ConfigError naming what differs, and nothing is moved.
         """
         for epoch in sorted(self._manager.all_steps(), reverse=True):
             try:
-                state, meta = self.restore(epoch, like)
-            except Exception as e:  # noqa: BLE001 - any failure to read means: use an older one
+                self._manager.restore(epoch, args=_raw_restore())
+            except Exception as e:  # noqa: BLE001 - any failure to read: it is unreadable
+                dest = self._put_aside(epoch)
                 warnings.warn(
-                    f"checkpoint {epoch} is incomplete ({type(e).__name__}); deleted it, "
+                    f"checkpoint {epoch} is unreadable ({type(e).__name__}); kept as {dest}, "
                     "resuming from an older one",
                     stacklevel=2,
                 )
-                self._manager.delete(epoch)
                 continue
+            try:
+                state, meta = self.restore(epoch, like)
+            except Exception:  # noqa: BLE001 - it reads, so the template is what differs
+                stored = self._manager.restore(epoch, args=_raw_restore())["state"]["params"]
+                raise ConfigError(
+                    f"checkpoint {epoch} in {self._dir} does not match the training state of this "
+                    f"run's config (a changed model, objective or optimizer): stored parameters "
+                    f"{_describe(_shapes(stored))}; the config's {_describe(_shapes(like.params))}"
+                    ". Nothing was changed: run the new config under another name"
+                ) from None
             return epoch, state, meta
         return None
+
+    def _put_aside(self, epoch: int) -> Path:
+        dest = self._dir.parent / UNREADABLE_DIR / f"{epoch}-{time.strftime('%Y%m%dT%H%M%S')}"
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        shutil.move(str(self._dir / str(epoch)), dest)
+        self._manager.reload()
+        return dest
 
     def save(self, epoch: int, state: Any, meta: dict) -> None:
         """Write `state` (a pytree) and `meta` (JSON) for `epoch`; blocks until on disk."""
@@ -75,11 +97,9 @@ class Checkpointer:
     def restore_params(self, epoch: int, like: Any) -> tuple[Any, dict]:
         """(the `params` of the state saved at `epoch`, meta), checked against the structure and
         shapes of `like` (e.g. jax.eval_shape of model.init); no optimizer state is rebuilt."""
-        args = ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore())
-        out = self._manager.restore(epoch, args=args)
+        out = self._manager.restore(epoch, args=_raw_restore())
         params = out["state"]["params"]
-        got = jax.tree.map(lambda a: tuple(a.shape), params)
-        want = jax.tree.map(lambda a: tuple(a.shape), like)
+        got, want = _shapes(params), _shapes(like)
         if got != want:
             raise ConfigError(
                 f"checkpoint {epoch} holds parameters that do not match the model of the run's "
@@ -95,3 +115,12 @@ def _describe(shapes) -> str:
     """Parameter names and shapes, e.g. 'enc0/Dense_0/kernel (784, 200), ...'."""
     flat = jax.tree_util.tree_flatten_with_path(shapes, is_leaf=lambda v: isinstance(v, tuple))[0]
     return ", ".join(f"{jax.tree_util.keystr(path)} {shape}" for path, shape in flat)
+
+
+def _raw_restore():
+    """Restore args reading whatever was saved, as nested dicts (no template)."""
+    return ocp.args.Composite(state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore())
+
+
+def _shapes(tree):
+    return jax.tree.map(lambda a: tuple(a.shape), tree)

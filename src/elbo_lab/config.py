@@ -104,6 +104,7 @@ class TrainConfig:
     checkpoint_every: int = 1  # epochs
     progress: bool = True
     plugins: list[str] = ()  # modules that register components (imported before validation)
+    allow_changes: bool = False  # resume or re-serve despite a changed config or code (recorded)
 
     def __post_init__(self):
         check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")

@@ -21,6 +21,7 @@ from elbo_lab.runs import (
     dumps,
     read_metrics,
     write_json,
+    write_lines,
 )
 
 
@@ -58,7 +59,7 @@ class RunLogger:
             and r["epoch"] <= resume_epoch
         ]
         path = self.run_dir / METRICS_FILE
-        path.write_text("".join(dumps(r) + "\n" for r in kept))
+        write_lines(path, kept)  # atomic: a kill keeps the old rows or the new ones
         self._file = path.open("a")
         self._wandb = None
         if logger == "wandb" and mode != "disabled":

@@ -56,6 +56,7 @@ def run_record(
     results: dict,
     epochs: list[dict],
     log_px: np.ndarray | None = None,
+    code: str | None = None,
 ) -> dict:
     """One finished run, whether read from its folder or from W&B: where it came from, its config,
     its test results and its training cost.
@@ -77,6 +78,7 @@ def run_record(
         "label": f"{tc.model.label()} {objective} k={k}"
         + ("" if objective in ("elbo", "iwae") else f" {tc.objective.label()}"),
         "seed": tc.seed,
+        "code": code,  # code_hash of the session that finished the run; None: not recorded
         "results": results,
         "epochs": len(epochs),
         "seconds_per_epoch": float(np.median([r["train/seconds_per_epoch"] for r in timed])),
@@ -93,7 +95,9 @@ def load_run(run_dir: str | Path) -> dict:
     results = runs_lib.read_results(run_dir)
     epochs = [r for r in read_metrics(run_dir) if r.get("epoch") is not None]
     per_example = read_per_example(run_dir) or {}
-    return run_record(str(run_dir), config, results, epochs, per_example.get("log_px"))
+    finished = runs_lib.Provenance(run_dir).finished_by()
+    code = finished["code_hash"] if finished else None
+    return run_record(str(run_dir), config, results, epochs, per_example.get("log_px"), code)
 
 
 EPOCH_KEYS = ["epoch", "train/seconds_per_epoch", "train/examples_per_s"]
@@ -116,7 +120,9 @@ def wandb_runs(project: str, group: str | None = None, api=None) -> list[dict]:
             continue
         by_epoch = {r["epoch"]: r for r in run.scan_history(keys=EPOCH_KEYS)}  # last write wins
         epochs = [by_epoch[e] for e in sorted(by_epoch)]
-        out.append(run_record(run.url, dict(run.config), results, epochs, wandb_log_px(run)))
+        config = dict(run.config)
+        code = (config.pop("provenance", None) or {}).get("code_hash")  # the trainer logs it
+        out.append(run_record(run.url, config, results, epochs, wandb_log_px(run), code))
     return out
 
 
@@ -137,26 +143,70 @@ def finished_runs(paths: Sequence[str | Path]) -> list[dict]:
 
 
 def cell(run: dict) -> tuple[str, str, str, int]:
-    """A run's place in a paper's table: (data, model, objective, k)."""
-    return run["cell"]
+    """A run's place in a paper's table: (data, model, objective, k), with IWAE k=1 named as
+    the ELBO k=1 it is (the same bound, the same trained model)."""
+    return canonical(run["cell"])
 
 
-def contrast(terms: Sequence[tuple[float, dict]]) -> tuple[float, float, bool]:
-    """(sum of w * test NLL over (w, run) terms, its standard error, whether the SE is paired).
+def canonical(c: tuple) -> tuple:
+    data, model, objective, k = c
+    return (data, model, "elbo", 1) if (objective, k) == ("iwae", 1) else c
 
-    Paired when every run stored its per-image log p(x) for the same number of test images (the
-    same images: the first n of the split): the SE is that of the per-image combination, which
-    removes the large image-to-image variation the runs share. Otherwise the runs' SEs are
-    combined as if independent, sqrt(sum w^2 SE^2); that ignores the shared variation, so for a
-    difference of two runs it overstates the SE.
+
+def seed_cells(runs: list[dict]) -> dict[tuple, dict]:
+    """The runs of each cell (its seeds, one run per seed: the first found) and their
+    aggregates: "nll" (mean over seeds), "se_seeds" (SE of that mean across seeds, None for one
+    seed), "n_seeds", "log_px" (per-image mean over seeds, None unless every seed kept it for
+    the same images) and "se_images" (SE over images of the seed-mean NLL)."""
+    grouped: dict[tuple, dict[int, dict]] = {}
+    for run in runs:
+        grouped.setdefault(cell(run), {}).setdefault(run["seed"], run)
+    out = {}
+    for c, by_seed in grouped.items():
+        members = [by_seed[s] for s in sorted(by_seed)]
+        nll = np.array([r["results"]["test/nll"] for r in members], np.float64)
+        arrays = [r["log_px"] for r in members]
+        same = all(a is not None for a in arrays) and len({len(a) for a in arrays}) == 1
+        log_px = np.mean([a.astype(np.float64) for a in arrays], 0) if same else None
+        se_images = (
+            float(np.std(log_px, ddof=1) / np.sqrt(len(log_px)))
+            if log_px is not None
+            else float(np.mean([r["results"]["test/nll_se"] for r in members]))
+        )
+        out[c] = {
+            "runs": members,
+            "n_seeds": len(members),
+            "nll": float(nll.mean()),
+            "se_seeds": float(nll.std(ddof=1) / np.sqrt(len(nll))) if len(nll) > 1 else None,
+            "log_px": log_px,
+            "se_images": se_images,
+            "codes": sorted({r["code"] or "unrecorded" for r in members}),
+        }
+    return out
+
+
+def contrast(terms: Sequence[tuple[float, dict]]) -> dict:
+    """A combination sum of w * NLL over (w, cell) terms of seed_cells' aggregates.
+
+    Returns {"value", "se_seeds", "se_images", "images_paired"}: se_seeds is the SE across
+    seeds, sqrt(sum w^2 se_seeds^2) (the cells' seeds are trained independently), None unless
+    every cell has 2 or more seeds; se_images is the evaluation noise alone: paired over test
+    images (the SE of the per-image combination of the seed means, which removes the large
+    image-to-image variation the cells share) when every cell kept its per-image values for the
+    same images, else the cells' image SEs combined as if independent (that overstates it).
     """
-    value = sum(w * run["results"]["test/nll"] for w, run in terms)
-    arrays = [run["log_px"] for _, run in terms]
-    if all(a is not None for a in arrays) and len({len(a) for a in arrays}) == 1:
-        per_image = -sum(w * a.astype(np.float64) for (w, _), a in zip(terms, arrays, strict=True))
-        return value, float(np.std(per_image, ddof=1) / np.sqrt(len(per_image))), True
-    se = np.sqrt(sum((w * run["results"]["test/nll_se"]) ** 2 for w, run in terms))
-    return value, float(se), False
+    value = sum(w * c["nll"] for w, c in terms)
+    se_seeds = None
+    if all(c["se_seeds"] is not None for _, c in terms):
+        se_seeds = float(np.sqrt(sum((w * c["se_seeds"]) ** 2 for w, c in terms)))
+    arrays = [c["log_px"] for _, c in terms]
+    paired = all(a is not None for a in arrays) and len({len(a) for a in arrays}) == 1
+    if paired:
+        per_image = -sum(w * a for (w, _), a in zip(terms, arrays, strict=True))
+        se_images = float(np.std(per_image, ddof=1) / np.sqrt(len(per_image)))
+    else:
+        se_images = float(np.sqrt(sum((w * c["se_images"]) ** 2 for w, c in terms)))
+    return {"value": value, "se_seeds": se_seeds, "se_images": se_images, "images_paired": paired}
 
 
 def orderings(runs: list[dict], paper: str) -> list[dict]:
@@ -165,10 +215,10 @@ def orderings(runs: list[dict], paper: str) -> list[dict]:
     minus the first (IWAE − VAE), and k − k=1 for each objective (the gain from more samples);
     for each objective and k, every later model minus the first (2 layers − 1 layer). Only
     comparisons whose cells we ran appear. "agrees": whether ours has the paper's sign, and by
-    how many standard errors."""
-    ours = {}
-    for run in runs:
-        ours.setdefault(cell(run), run)  # the first run of a cell (e.g. seed order)
+    how many standard errors: the seed-level SE where every cell has 2 or more seeds, else the
+    image-level one (column "judged_by"). A comparison that is the same after naming IWAE k=1
+    as the ELBO k=1 it is appears once."""
+    ours = seed_cells(runs)
     ref = PAPERS[paper]
     names = PAPER_COLUMNS[paper]
     first, second = list(names)
@@ -198,25 +248,35 @@ def orderings(runs: list[dict], paper: str) -> list[dict]:
                     {(data, model, objective, k): 1, (data, models[0], objective, k): -1},
                 )
             )
-    out = []
+    out, seen = [], set()
     for label, weights in comparisons:
-        if not all(c in ours for c in weights):
+        merged: dict[tuple, float] = {}
+        for c, w in weights.items():
+            merged[canonical(c)] = merged.get(canonical(c), 0) + w
+        key = frozenset((c, w) for c, w in merged.items() if w)
+        if not key or key in seen or not all(c in ours for c in merged):
             continue
-        value, se, paired = contrast([(w, ours[c]) for c, w in weights.items()])
+        seen.add(key)
+        con = contrast([(w, ours[c]) for c, w in merged.items() if w])
         paper_value = sum(w * ref[c] for c, w in weights.items())
-        z = value / se if se > 0 else float("nan")
+        judged = "seeds" if con["se_seeds"] is not None else "images"
+        se = con["se_seeds"] if judged == "seeds" else con["se_images"]
+        z = con["value"] / se if se > 0 else float("nan")
         if abs(z) < 2:
-            agrees = f"within noise ({z:+.1f} SE)"
+            agrees = f"not settled ({z:+.1f} SE)"
         else:
-            same = np.sign(value) == np.sign(paper_value)
+            same = np.sign(con["value"]) == np.sign(paper_value)
             agrees = f"{'yes' if same else 'NO'} ({z:+.1f} SE)"
         out.append(
             {
                 "comparison": label,
                 "paper": paper_value,
-                "ours": value,
-                "se": se,
-                "se_kind": "paired" if paired else "unpaired",
+                "ours": con["value"],
+                "seeds": min(ours[c]["n_seeds"] for c in merged),
+                "se_seeds": con["se_seeds"],
+                "se_images": con["se_images"],
+                "images": "paired" if con["images_paired"] else "unpaired",
+                "judged_by": judged,
                 "agrees": agrees,
             }
         )
@@ -261,6 +321,7 @@ def rows(runs: list[dict], paper: str | None = None) -> list[dict]:
                 ),
                 "s_per_epoch": run["seconds_per_epoch"],
                 "examples_per_s": run["examples_per_s"],
+                "code": (run["code"] or "unrecorded")[:12],
             }
         )
         out.append(row)
@@ -281,15 +342,13 @@ def markdown(table: list[dict], digits: int = 2) -> str:
     return "\n".join(lines) + "\n"
 
 
-def paper_table(table: list[dict], paper: str) -> str:
+def paper_table(runs: list[dict], paper: str) -> str:
     """Markdown in the paper's own layout: a row per (data, model, k), for each objective the
-    paper's NLL, ours (± SE) and ours minus the paper's; cells with no finished run say so, and
-    our cells the paper lacks (another data set) get rows with the paper's columns empty.
-    `table` holds rows() made with the same `paper`."""
-    ours = {}
-    for row in table:
-        model, objective, k = row["run"].split()[:3]
-        ours[(row["data"], model, objective, int(k[2:]))] = row
+    paper's NLL, ours (the mean over seeds, ± the SE across seeds and, in brackets, the SE over
+    test images) and ours minus the paper's; cells with no finished run say so, and our cells
+    the paper lacks (another data set) get rows with the paper's columns empty. The IWAE k=1
+    cell is the ELBO k=1 model (one training, shown in both columns, as in the paper)."""
+    ours = seed_cells(runs)
     columns = PAPER_COLUMNS[paper]
     head = ["data", "model", "k"]
     for name in columns.values():
@@ -300,20 +359,37 @@ def paper_table(table: list[dict], paper: str) -> str:
         cells = [data, model, str(k)]
         for objective in columns:
             ref = PAPERS[paper].get((data, model, objective, k))
-            row = ours.get((data, model, objective, k))
+            agg = ours.get(canonical((data, model, objective, k)))
             cells.append("" if ref is None else f"{ref:.2f}")
-            if row is None:
+            if agg is None:
                 cells += ["not run", ""]
+                continue
+            diff = "" if ref is None else f"{agg['nll'] - ref:+.2f}"
+            if agg["se_seeds"] is None:
+                text = f"{agg['nll']:.2f} ± {agg['se_images']:.2f}"
             else:
-                diff = "" if ref is None else f"{row['nll'] - ref:+.2f}"
-                cells += [f"{row['nll']:.2f} ± {row['nll_se']:.2f}", diff]
+                text = (
+                    f"{agg['nll']:.2f} ± {agg['se_seeds']:.2f} [{agg['se_images']:.2f}] "
+                    f"({agg['n_seeds']} seeds)"
+                )
+            cells += [text, diff]
         lines.append("| " + " | ".join(cells) + " |")
-    budgets = sorted({(row["epochs"], row["seed"]) for row in table})
-    ours_budget = "; ".join(f"{e} epochs, seed {s}" for e, s in budgets)
+    budgets = sorted({(r["epochs"], r["seed"]) for r in runs})
+    epochs = sorted({e for e, _ in budgets})
+    seeds = sorted({s for _, s in budgets})
+    ours_budget = f"{'/'.join(map(str, epochs))} epochs, seed {', '.join(map(str, seeds))}"
     lines.append(
         f"\nTest NLL in nats (lower is better). Budget: ours {ours_budget} per cell; the paper "
-        f"{PAPER_EPOCHS[paper]:,} epochs. ± is one standard error over test images.\n"
+        f"{PAPER_EPOCHS[paper]:,} epochs. One seed: ± is one SE over test images. Several "
+        "seeds: the mean over seeds ± the SE across seeds (training and evaluation noise), "
+        "[in brackets] the SE over test images of the seed-mean (evaluation noise alone).\n"
     )
+    codes = sorted({r["code"] or "unrecorded" for r in runs})
+    if len(codes) > 1:
+        lines.append(
+            f"Note: these runs were finished by {len(codes)} code versions "
+            f"({', '.join(c[:12] for c in codes)}; column `code` of the runs table).\n"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -420,15 +496,16 @@ def write_report(
     table = rows(runs, paper)
     header = f"# {title}\n\n" if title else ""
     if paper is not None:
-        header += paper_table(table, paper)
+        header += paper_table(runs, paper)
         order = orderings(runs, paper)
         if order:
             write_csv(order, out / "orderings.csv")
             header += (
                 "\nThe paper's orderings (test NLL differences in nats; negative: the first named "
-                "is better). SE paired: from the per-image differences on the same test images; "
-                "unpaired: the two SEs combined as if independent (overstates it).\n\n"
-                + markdown(order)
+                "is better), on seed means. se_seeds: the SE across seeds (with 2 or more seeds "
+                "per cell; what the verdict uses then); se_images: evaluation noise alone, paired "
+                "over the same test images where every cell kept them (unpaired: combined as if "
+                "independent, which overstates it).\n\n" + markdown(order)
             )
         header += "\nEvery number of every run:\n\n"
     folders = "\n".join(f"- `{r['run_dir']}`" for r in runs)

@@ -7,20 +7,27 @@ atomic writes. Train, evaluate and report all go through here.
       checkpoints/<epoch>/   the training state (orbax), the newest two kept
       results.json           the final numbers; done.json: the run is finished
       test_per_example.npz   each test example's log p(x) (paired comparisons between runs)
+      provenance.json        every session that worked on the run: code version, packages,
+                             command, host, start and end, outcome; and every accepted change
+      checkpoints_unreadable/  checkpoints a kill left unreadable, kept aside (never deleted)
       figures/, wandb/, eval/ (elbo-lab-eval's outputs, one set per split)
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
+from elbo_lab import provenance
+from elbo_lab.checkpoint import UNREADABLE_DIR as UNREADABLE_DIR
 from elbo_lab.checkpoint import Checkpointer
 from elbo_lab.config import TrainConfig, to_dict, to_train_config
 from elbo_lab.errors import ConfigError
@@ -31,6 +38,23 @@ RESULTS_FILE = "results.json"
 DONE_FILE = "done.json"
 PER_EXAMPLE_FILE = "test_per_example.npz"
 EVAL_DIR = "eval"
+PROVENANCE_FILE = "provenance.json"
+LOCK_FILE = ".lock"
+# Config keys that do not change what a run computes: they may differ on resume.
+NOT_COMPARED = (
+    "name",
+    "out_root",
+    "progress",
+    "logger",
+    "plugins",
+    "checkpoint_every",
+    "steps_per_dispatch",
+    "allow_changes",
+    "data.root",
+    "data.download",
+    "data.mirror",
+    "eval.figures",
+)
 
 
 def is_finished(run_dir: str | Path) -> bool:
@@ -98,11 +122,118 @@ def read_results(run_dir: str | Path) -> dict:
 
 
 def read_metrics(run_dir: str | Path) -> list[dict]:
-    """Every record of a run's metrics.jsonl, in order."""
+    """Every record of a run's metrics.jsonl, in order. A half-written last line (a kill while
+    writing it) is dropped with a warning; a bad line before it is a ConfigError naming it."""
     path = Path(run_dir) / METRICS_FILE
     if not path.exists():
         return []
-    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    lines = [line for line in path.read_text().splitlines() if line.strip()]
+    records = []
+    for n, line in enumerate(lines, 1):
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as e:
+            if n < len(lines):
+                raise ConfigError(f"{path}: line {n} is not JSON ({e})") from None
+            warnings.warn(f"{path}: dropped a half-written last line", stacklevel=2)
+    return records
+
+
+def write_lines(path: Path, records: list[dict]) -> None:
+    """Rewrite a JSON-lines file atomically (a kill leaves the old file or the new one)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write("".join(dumps(r) + "\n" for r in records))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _flat(tree: dict, prefix: str = "") -> dict:
+    out = {}
+    for k, v in tree.items():
+        if isinstance(v, dict):
+            out.update(_flat(v, f"{prefix}{k}."))
+        else:
+            out[f"{prefix}{k}"] = v
+    return out
+
+
+def config_differences(old: dict, new: dict) -> list[str]:
+    """ "key: old -> new" for every compared key (not NOT_COMPARED) whose value differs."""
+    a, b = _flat(old), _flat(new)
+
+    def compared(key):
+        return not any(key == s or key.startswith(f"{s}.") for s in NOT_COMPARED)
+
+    return [
+        f"{k}: {a.get(k, '(absent)')} -> {b.get(k, '(absent)')}"
+        for k in sorted(set(a) | set(b))
+        if compared(k) and a.get(k, "(absent)") != b.get(k, "(absent)")
+    ]
+
+
+class RunLock:
+    """One process per run folder: an exclusive lock on <run>/.lock, held while the process
+    works on the run. The kernel drops it when the process dies, so a kill leaves nothing stuck."""
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / LOCK_FILE
+        self._file = None
+
+    def __enter__(self) -> RunLock:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a")
+        try:
+            fcntl.flock(self._file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self._file.close()
+            raise ConfigError(
+                f"another process is running in {self.path.parent} (it holds {self.path}); "
+                "wait for it to finish or stop it; two processes on one run folder would "
+                "interleave their records"
+            ) from None
+        return self
+
+    def __exit__(self, *exc) -> None:
+        fcntl.flock(self._file, fcntl.LOCK_UN)
+        self._file.close()
+
+
+class Provenance:
+    """<run>/provenance.json: {"sessions": [...], "changes": [...]}."""
+
+    def __init__(self, run_dir: str | Path):
+        self.path = Path(run_dir) / PROVENANCE_FILE
+        self.data = read_json(self.path) if self.path.is_file() else {"sessions": [], "changes": []}
+
+    def finished_by(self) -> dict | None:
+        """The session that finished the run (the last one whose outcome is "finished")."""
+        done = [s for s in self.data["sessions"] if s.get("outcome") == "finished"]
+        return done[-1] if done else None
+
+    def record_change(self, what: str, differences: list[str]) -> None:
+        self.data["changes"].append(
+            {
+                "at": provenance.now(),
+                "what": what,
+                "differences": differences,
+                **provenance.code_version(),
+            }
+        )
+        write_json(self.path, self.data)
+
+    def start(self) -> dict:
+        session = {**provenance.collect(), "ended": None, "outcome": "running"}
+        self.data["sessions"].append(session)
+        write_json(self.path, self.data)
+        return session
+
+    def end(self, session: dict, outcome: str) -> None:
+        session.update(ended=provenance.now(), outcome=outcome)
+        write_json(self.path, self.data)
 
 
 def read_per_example(run_dir: str | Path, name: str = PER_EXAMPLE_FILE):

@@ -9,6 +9,7 @@ exactly.
 from __future__ import annotations
 
 import time
+import warnings
 from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -19,11 +20,11 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from elbo_lab import figures, objectives, runs
+from elbo_lab import figures, objectives, provenance, runs
 from elbo_lab.checkpoint import Checkpointer
 from elbo_lab.config import OptimConfig, TrainConfig, to_dict
 from elbo_lab.data import Splits
-from elbo_lab.errors import ConfigError
+from elbo_lab.errors import ConfigError, UserError
 from elbo_lab.estimators import Ladder
 from elbo_lab.logging import RunLogger
 
@@ -125,25 +126,89 @@ def init_state(cfg: TrainConfig, model, objective, optimizer, splits) -> TrainSt
 def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     """Train (or resume) the run in `run_dir`, evaluate it, and return the final summary.
 
-    Writes metrics.jsonl, checkpoints/, figures/, results.json, test_per_example.npz and, last,
-    done.json. If done.json exists the run is finished and its results are returned without any
-    work; without it, a run whose last checkpoint is the final epoch only re-runs the test
-    evaluation (bit-identical: its key derives from the seed).
+    Writes config.json, provenance.json, metrics.jsonl, checkpoints/, figures/, results.json,
+    test_per_example.npz and, last, done.json. A finished run returns its stored results without
+    any work, unless it was finished by other code (see serve_finished). A stored config that
+    differs from `cfg` in a key that changes results stops the run with the difference, unless
+    cfg.allow_changes (the change is then recorded in provenance.json). A run whose last
+    checkpoint is the final epoch only re-runs the test evaluation (bit-identical: its key
+    derives from the seed).
     """
     run_dir = Path(run_dir)
+    changes = config_changes(cfg, run_dir)
     if runs.is_finished(run_dir):
-        return runs.read_results(run_dir)
+        return serve_finished(cfg, run_dir, changes)
     splits = load_data(cfg)  # before anything is written: bad data leaves no run folder behind
-    model, objective, optimizer, steps_per_epoch = build(cfg, splits)
-    epochs_per_stage, _ = schedule(cfg.optim)
-    total_epochs = int(sum(epochs_per_stage))
-    lr_at = learning_rate(cfg.optim, steps_per_epoch)
+    with runs.RunLock(run_dir):
+        prov = runs.Provenance(run_dir)
+        if changes:
+            prov.record_change("resumed with a changed config (allow_changes=true)", changes)
+        session = prov.start()
+        try:
+            results = train_and_test(cfg, run_dir, splits, session)
+        except BaseException:
+            prov.end(session, "stopped")
+            raise
+        prov.end(session, "finished")
+        runs.write_json(run_dir / runs.DONE_FILE, {"epochs": results["epochs"]})
+        return results
 
+
+def config_changes(cfg: TrainConfig, run_dir: Path) -> list[str]:
+    """The differences between the run folder's stored config and `cfg` (runs.NOT_COMPARED
+    left out); a ConfigError saying how to proceed if there are any and they are not allowed."""
+    if not (run_dir / runs.CONFIG_FILE).is_file():
+        return []
+    changes = runs.config_differences(to_dict(runs.load_config(run_dir)), to_dict(cfg))
+    if changes and not cfg.allow_changes:
+        raise ConfigError(
+            f"{run_dir} holds a run with another config:\n  "
+            + "\n  ".join(changes)
+            + "\nTo keep both, run this config under a new name (name=... or out_root=...); to "
+            "continue this run with the new settings anyway, add allow_changes=true (the change "
+            "is recorded in its provenance.json)."
+        )
+    return changes
+
+
+def serve_finished(cfg: TrainConfig, run_dir: Path, changes: list[str]) -> dict:
+    """The stored results of a finished run, if the code that finished it is today's code
+    (provenance.code_hash) or the user allows the difference."""
+    prov = runs.Provenance(run_dir)
+    finished, now = prov.finished_by(), provenance.code_version()
+    if finished is None:
+        warnings.warn(
+            f"{run_dir} was finished before runs recorded their code version; its stored "
+            "results are returned as they are",
+            stacklevel=2,
+        )
+    elif finished["code_hash"] != now["code_hash"]:
+        if not cfg.allow_changes:
+            raise ConfigError(
+                f"{run_dir} was finished by other code (code_hash {finished['code_hash'][:12]}, "
+                f"git commit {finished.get('git_commit', 'unknown')}); the code is now "
+                f"{now['code_hash'][:12]}. Its results may not be what today's code computes: "
+                "run under a new name to recompute them, or add allow_changes=true to get the "
+                "stored results anyway (recorded in its provenance.json)."
+            )
+        changes = [*changes, f"code_hash: {finished['code_hash']} -> {now['code_hash']}"]
+    if changes:
+        prov.record_change("finished results re-served (allow_changes=true)", changes)
+    return runs.read_results(run_dir)
+
+
+class Diverged(UserError):
+    """Training produced a non-finite loss or gradient."""
+
+
+def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dict) -> dict:
+    """The training loop from the last readable checkpoint, then the test evaluation."""
+    model, objective, optimizer, steps_per_epoch = build(cfg, splits)
+    total_epochs = int(sum(schedule(cfg.optim)[0]))
     run_key = jax.random.key(cfg.seed)
     train_key, shuffle_key, val_key, test_key = (
         jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4)
     )
-
     runs.save_config(run_dir, cfg)
     ckpt = Checkpointer(run_dir)
     state = init_state(cfg, model, objective, optimizer, splits)
@@ -151,22 +216,14 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     restored = ckpt.restore_latest(state)
     if restored is not None:
         start_epoch, state, _ = restored
-
     logger = RunLogger.from_config(
-        run_dir, to_dict(cfg), cfg.logger, resume_epoch=start_epoch or None
+        run_dir,
+        {**to_dict(cfg), "provenance": session},
+        cfg.logger,
+        resume_epoch=start_epoch or None,
     )
-    val_ladder = Ladder(model, cfg.eval.val_ks, cfg.eval.rows_per_chunk)  # compiled once
     try:
-        train_data = jnp.asarray(splits.train)
-        train_steps = make_train_steps(objective, optimizer, dynamic=splits.dynamic)
-        b = cfg.batch_size
-        # Minibatches per dispatch: the largest divisor of the epoch not above steps_per_dispatch,
-        # so every dispatch has one shape and compiles once.
-        spd = max(
-            d
-            for d in range(1, min(cfg.steps_per_dispatch, steps_per_epoch) + 1)
-            if steps_per_epoch % d == 0
-        )
+        epoch_fn = EpochRunner(cfg, splits, objective, optimizer, steps_per_epoch, model)
         bar = tqdm(
             total=total_epochs * steps_per_epoch,
             initial=start_epoch * steps_per_epoch,
@@ -175,61 +232,88 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
             dynamic_ncols=True,
         )
         for epoch in range(start_epoch + 1, total_epochs + 1):
-            perm = np.asarray(
-                jax.random.permutation(
-                    jax.random.fold_in(shuffle_key, epoch), splits.train.shape[0]
-                )
-            )
-            idx = perm[: steps_per_epoch * b].reshape(steps_per_epoch, b)
-            t0, sums, weight = time.perf_counter(), {}, 0
-            for s in range(0, steps_per_epoch, spd):
-                chunk = idx[s : s + spd]
-                state, metrics = train_steps(state, train_data, jnp.asarray(chunk), train_key)
-                metrics = jax.device_get(metrics)
-                n = len(chunk)
-                for k, v in metrics.items():
-                    sums[k] = sums.get(k, 0.0) + float(v) * n
-                weight += n
-                bar.update(n)
-                rate = weight * b / (time.perf_counter() - t0)
-                bar.set_postfix(
-                    epoch=epoch, loss=f"{float(metrics['loss']):.2f}", ex_s=f"{rate:.0f}"
-                )
-            seconds = time.perf_counter() - t0
-            step = int(state.step)
-            record = {"epoch": epoch, "step": step, "lr": float(lr_at(step - 1))}
-            record.update({f"train/{k}": v / weight for k, v in sums.items()})
-            record.update(
-                {
-                    "train/seconds_per_epoch": seconds,
-                    "train/examples_per_s": steps_per_epoch * b / seconds,
-                }
-            )
+            keys = (train_key, jax.random.fold_in(shuffle_key, epoch))
+            state, record = epoch_fn(state, epoch, keys, bar, last_good=start_epoch)
             if cfg.eval.val_every and epoch % cfg.eval.val_every == 0:
-                summary, _ = val_ladder(
-                    state.params,
-                    splits.valid,
-                    jax.random.fold_in(val_key, epoch),
-                    desc="valid",
-                    progress=cfg.progress,
-                )
-                record.update({f"val/{k}": v for k, v in summary.items()})
+                record.update(epoch_fn.validate(state, jax.random.fold_in(val_key, epoch)))
             logger.log(record)
             if epoch % cfg.checkpoint_every == 0 or epoch == total_epochs:
-                ckpt.save(epoch, state, {"epoch": epoch, "step": step})
+                ckpt.save(epoch, state, {"epoch": epoch, "step": record["step"]})
+                start_epoch = epoch
         bar.close()
-
         results = {"epochs": total_epochs, "steps": int(state.step)}
         if cfg.eval.test:
             results.update(
                 test_evaluation(cfg, model, state.params, splits, test_key, logger, int(state.step))
             )
         logger.summary(results)
-        runs.write_json(run_dir / runs.DONE_FILE, {"epochs": total_epochs})
         return results
     finally:
         logger.close()
         ckpt.close()
+
+
+class EpochRunner:
+    """One epoch of jitted, scanned updates (and the validation ladder), compiled once."""
+
+    def __init__(self, cfg, splits, objective, optimizer, steps_per_epoch, model):
+        self.cfg, self.splits, self.steps_per_epoch = cfg, splits, steps_per_epoch
+        self.train_data = jnp.asarray(splits.train)
+        self.train_steps = make_train_steps(objective, optimizer, dynamic=splits.dynamic)
+        self.lr_at = learning_rate(cfg.optim, steps_per_epoch)
+        self.val_ladder = Ladder(model, cfg.eval.val_ks, cfg.eval.rows_per_chunk)
+        # Minibatches per dispatch: the largest divisor of the epoch not above steps_per_dispatch,
+        # so every dispatch has one shape and compiles once.
+        self.spd = max(
+            d
+            for d in range(1, min(cfg.steps_per_dispatch, steps_per_epoch) + 1)
+            if steps_per_epoch % d == 0
+        )
+
+    def __call__(self, state, epoch: int, keys, bar, last_good: int):
+        """(state, record) after epoch `epoch`; Diverged at the first non-finite loss or
+        gradient norm (the checkpoint of `last_good` is the last one written)."""
+        train_key, shuffle_key = keys
+        b, n_train = self.cfg.batch_size, self.splits.train.shape[0]
+        perm = np.asarray(jax.random.permutation(shuffle_key, n_train))
+        idx = perm[: self.steps_per_epoch * b].reshape(self.steps_per_epoch, b)
+        t0, sums, weight = time.perf_counter(), {}, 0
+        for s in range(0, self.steps_per_epoch, self.spd):
+            chunk = idx[s : s + self.spd]
+            state, metrics = self.train_steps(state, self.train_data, jnp.asarray(chunk), train_key)
+            metrics = jax.device_get(metrics)
+            self.check_finite(metrics, epoch, last_good)
+            n = len(chunk)
+            for k, v in metrics.items():
+                sums[k] = sums.get(k, 0.0) + float(v) * n
+            weight += n
+            bar.update(n)
+            rate = weight * b / (time.perf_counter() - t0)
+            bar.set_postfix(epoch=epoch, loss=f"{float(metrics['loss']):.2f}", ex_s=f"{rate:.0f}")
+        seconds = time.perf_counter() - t0
+        step = int(state.step)
+        record = {"epoch": epoch, "step": step, "lr": float(self.lr_at(step - 1))}
+        record.update({f"train/{k}": v / weight for k, v in sums.items()})
+        record["train/seconds_per_epoch"] = seconds
+        record["train/examples_per_s"] = self.steps_per_epoch * b / seconds
+        return state, record
+
+    def check_finite(self, metrics: dict, epoch: int, last_good: int) -> None:
+        bad = [k for k in ("loss", "grad_norm") if not np.isfinite(metrics[k])]
+        if bad:
+            raise Diverged(
+                f"training diverged in epoch {epoch}: {bad[0]} is {float(metrics[bad[0]])}. The "
+                f"run is not finished; its last checkpoint (epoch {last_good or 'none'}) is kept. "
+                f"Likely causes: a learning rate too large (optim.lr={self.cfg.optim.lr}), or for "
+                "objective=hmc a step size too large (objective.step_size); run the lowered "
+                "setting under a new name"
+            )
+
+    def validate(self, state, key) -> dict:
+        summary, _ = self.val_ladder(
+            state.params, self.splits.valid, key, desc="valid", progress=self.cfg.progress
+        )
+        return {f"val/{k}": v for k, v in summary.items()}
 
 
 def test_evaluation(cfg: TrainConfig, model, params, splits, key, logger: RunLogger, step: int):
