@@ -118,6 +118,7 @@ def test_cli_user_errors_exit_2_without_traceback(tmp_path):
     assert not list(tmp_path.glob("**/.hydra")), "a stopped run left a run folder behind"
 
 
+@pytest.mark.slow
 def test_train_run_every_model_and_objective(tmp_path):
     """One short epoch of each architecture with each objective, through the real trainer."""
     from elbo_lab import train
@@ -140,6 +141,7 @@ def test_train_run_every_model_and_objective(tmp_path):
                 assert sum(by_layer) == results["test/active_units"]
 
 
+@pytest.mark.slow
 def test_sweep_runs_each_job_in_its_own_folder_and_reruns_skip(tmp_path):
     args = ["-m", "objective=elbo,iwae", "optim.epochs=1", f"out_root={tmp_path}", *FAST]
     r = elbo_lab(*args, cwd=tmp_path)
@@ -162,6 +164,7 @@ def test_sweep_runs_each_job_in_its_own_folder_and_reruns_skip(tmp_path):
     assert before == {f: (f / "metrics.jsonl").read_text() for f in folders}
 
 
+@pytest.mark.slow
 def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     """Kill a 3-epoch run after its epoch-2 checkpoint, run the same command again, and compare
     every logged number with a run that was never killed: they must be identical (CPU XLA is
@@ -204,6 +207,7 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     assert resumed == straight
 
 
+@pytest.mark.slow
 def test_wandb_offline_run_holds_the_logged_metrics(tmp_path):
     """Read the offline W&B run back with `wandb leet inspect` and find metrics.jsonl's numbers."""
     args = ["optim.epochs=1", *[a for a in FAST if a != "logger=none"], "logger=wandb"]

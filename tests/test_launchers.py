@@ -9,6 +9,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 from cli_helpers import FAST, elbo_lab, env
 
@@ -21,6 +22,7 @@ def finished(root: Path) -> list[Path]:
     return sorted(p.parent for p in root.glob("default/*/done.json"))
 
 
+@pytest.mark.slow
 def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     r = elbo_lab(
         "-m",
@@ -41,6 +43,7 @@ def test_joblib_launcher_runs_jobs_in_parallel_processes(tmp_path):
     }
 
 
+@pytest.mark.slow
 def test_submitit_local_launcher_runs_every_job(tmp_path):
     """The SLURM path (hydra/launcher=slurm) is the same code with the submitit_local executor."""
     r = elbo_lab(
@@ -60,6 +63,7 @@ def test_submitit_local_launcher_runs_every_job(tmp_path):
     assert list((tmp_path / "default" / ".submitit").iterdir())  # submitit's own job logs
 
 
+@pytest.mark.slow
 def test_wandb_sweep_parameters_reach_the_hydra_config(tmp_path):
     """Expand the sweep file's command as `wandb agent` does (${args_no_hyphens} -> key=value)
     for one grid point and check the run folder's validated config holds those values."""
@@ -90,6 +94,7 @@ def test_wandb_sweep_parameters_reach_the_hydra_config(tmp_path):
     assert (objective["name"], objective["k"]) == ("iwae", 3)
 
 
+@pytest.mark.slow
 def test_interrupted_sweep_resumes_and_skips_finished_jobs(tmp_path):
     """Kill a 2-job sweep while its second job trains, run the same command again: the first job
     is not touched, the second resumes from its checkpoint and finishes with every epoch logged."""

@@ -73,6 +73,7 @@ def unfinish(run_dir: Path) -> None:
     (run_dir / runs.RESULTS_FILE).unlink()
 
 
+@pytest.mark.slow
 def test_an_unreadable_checkpoint_is_kept_aside_and_the_older_one_restored(tmp_path):
     straight = tmp_path / "straight"
     train.run(config("optim.epochs=2"), straight)
@@ -101,6 +102,7 @@ def test_a_changed_model_is_a_clear_error_and_deletes_nothing(tmp_path):
     assert (tmp_path / runs.METRICS_FILE).read_text() == metrics
 
 
+@pytest.mark.slow
 def test_a_half_written_metrics_line_does_not_block_resume(tmp_path):
     train.run(config("optim.epochs=2"), tmp_path)
     good = numbers(tmp_path)
@@ -157,3 +159,11 @@ def test_non_finite_training_stops_keeps_the_last_checkpoint_and_never_finishes(
         json.loads((tmp_path / runs.PROVENANCE_FILE).read_text())["sessions"][-1]["outcome"]
         == "stopped"
     )
+
+
+def test_an_hmc_acceptance_out_of_range_is_a_warning_in_the_console_and_the_metrics():
+    assert train.health({"epoch": 1, "train/accept": 0.5}) == {}
+    with pytest.warns(UserWarning, match="acceptance 0.000 is below 0.05: the step size is too"):
+        assert train.health({"epoch": 3, "train/accept": 0.0}) == {"health/accept_out_of_range": 1}
+    with pytest.warns(UserWarning, match="above 0.99"):
+        train.health({"epoch": 3, "train/accept": 1.0})

@@ -107,6 +107,7 @@ class TrainConfig:
     allow_changes: bool = False  # resume or re-serve despite a changed config or code (recorded)
 
     def __post_init__(self):
+        check(self.seed >= 0, f"seed must be a non-negative integer, got {self.seed}")
         check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         check(self.steps_per_dispatch >= 1, "steps_per_dispatch must be >= 1")
         check(self.checkpoint_every >= 1, "checkpoint_every must be >= 1 (epochs)")

@@ -236,6 +236,7 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
             state, record = epoch_fn(state, epoch, keys, bar, last_good=start_epoch)
             if cfg.eval.val_every and epoch % cfg.eval.val_every == 0:
                 record.update(epoch_fn.validate(state, jax.random.fold_in(val_key, epoch)))
+            record.update(health(record))
             logger.log(record)
             if epoch % cfg.checkpoint_every == 0 or epoch == total_epochs:
                 ckpt.save(epoch, state, {"epoch": epoch, "step": record["step"]})
@@ -251,6 +252,26 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
     finally:
         logger.close()
         ckpt.close()
+
+
+ACCEPT_RANGE = (0.05, 0.99)  # an MCMC acceptance rate outside it for a whole epoch is a warning
+
+
+def health(record: dict) -> dict:
+    """Warnings about an epoch that trained but may not have trained well: an MCMC acceptance
+    rate (metric "accept", e.g. objective=hmc) below 0.05 (the chains barely move: the step size
+    is too large) or above 0.99 (too small to explore). Printed, and logged as health/* = 1."""
+    accept = record.get("train/accept")
+    if accept is None or ACCEPT_RANGE[0] <= accept <= ACCEPT_RANGE[1]:
+        return {}
+    low = accept < ACCEPT_RANGE[0]
+    warnings.warn(
+        f"epoch {record['epoch']}: mean HMC acceptance {accept:.3f} is "
+        f"{'below' if low else 'above'} {ACCEPT_RANGE[0 if low else 1]}: the step size is too "
+        f"{'large' if low else 'small'} (objective.step_size, objective.target_accept)",
+        stacklevel=2,
+    )
+    return {"health/accept_out_of_range": 1}
 
 
 class EpochRunner:
