@@ -135,11 +135,22 @@ def ensure_files(
 
 @dataclass(frozen=True)
 class Downloadable:
-    """The fields of a dataset whose files are downloaded into <root>/<name>/ when missing."""
+    """The fields of a built-in dataset whose files are downloaded into <root>/<name>/ when
+    missing, and the binarization option (subclasses set its default)."""
 
     root: str | None = None  # where <root>/<name>/ holds the files; None: default_root()
     download: bool = True
     mirror: str | None = None  # base URL replacing the canonical one (tests, local mirrors)
+    binarize: str = "dynamic"
+
+    def __post_init__(self):
+        check_binarize(self.binarize)
+
+    def local_files(self, name: str, files, url: str) -> Path:
+        """The folder <root>/<name>/ holding `files`, downloaded from `url` if missing."""
+        folder = dataset_folder(self.root, name)
+        ensure_files(name, folder, files, url, self.download, self.mirror)
+        return folder
 
 
 @contextmanager

@@ -8,9 +8,6 @@ from elbo_lab.data import (
     REGISTRY,
     Downloadable,
     Splits,
-    check_binarize,
-    dataset_folder,
-    ensure_files,
     redownload_hint,
 )
 from elbo_lab.data import make_splits as _make_splits
@@ -32,12 +29,8 @@ class BinarizedMNIST(Downloadable):
 
     binarize: str = "none"
 
-    def __post_init__(self):
-        check_binarize(self.binarize)
-
     def build(self) -> Splits:
-        folder = dataset_folder(self.root, "binarized_mnist")
-        ensure_files("binarized_mnist", folder, FILES, URL, self.download, self.mirror)
+        folder = self.local_files("binarized_mnist", FILES, URL)
         with redownload_hint(URL):
             train, valid, test = (read_amat(folder / f, sha256=SHA256[f]) for f in FILES)
         source = f"data 'binarized_mnist' ({folder})"

@@ -16,8 +16,6 @@ from elbo_lab.data import (
     Downloadable,
     Splits,
     check_binarize,
-    dataset_folder,
-    ensure_files,
     redownload_hint,
 )
 from elbo_lab.data import make_splits as _make_splits
@@ -56,14 +54,8 @@ def mnist_splits(source: str, train, test, binarize: str) -> Splits:
 class MNIST(Downloadable):
     """MNIST, 60,000 / 10,000 images (IDX .gz under <root>/mnist/), downloaded if missing."""
 
-    binarize: str = "dynamic"
-
-    def __post_init__(self):
-        check_binarize(self.binarize)
-
     def build(self) -> Splits:
-        folder = dataset_folder(self.root, "mnist")
-        ensure_files("mnist", folder, FILES, URL, self.download, self.mirror)
+        folder = self.local_files("mnist", FILES, URL)
         with redownload_hint(URL):
             train, test = (read_idx(folder / f, md5=MNIST_MD5[f]) for f in FILES)
         return mnist_splits(f"data 'mnist' ({folder})", train, test, self.binarize)

@@ -11,9 +11,6 @@ from elbo_lab.data import (
     REGISTRY,
     Downloadable,
     Splits,
-    check_binarize,
-    dataset_folder,
-    ensure_files,
     redownload_hint,
 )
 from elbo_lab.data import make_splits as _make_splits
@@ -34,14 +31,8 @@ SPLIT_SEED = 0  # part of the dataset's definition: independent of the binarizat
 class Omniglot(Downloadable):
     """Omniglot 28x28, 24,345 / 8,115 images (chardata.mat under <root>/omniglot/)."""
 
-    binarize: str = "dynamic"
-
-    def __post_init__(self):
-        check_binarize(self.binarize)
-
     def build(self) -> Splits:
-        folder = dataset_folder(self.root, "omniglot")
-        ensure_files("omniglot", folder, FILES, URL, self.download, self.mirror)
+        folder = self.local_files("omniglot", FILES, URL)
         file = folder / FILES[0]
         with redownload_hint(URL):
             train, test = read_chardata(file)
