@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elbo_lab.report import PAPERS, load_run, main, orderings, rows, wandb_runs
+from elbo_lab.report import PAPERS, load_run, main, orderings, rows, wandb_runs, write_report
 from elbo_lab.runs import PER_EXAMPLE_FILE
 
 
@@ -274,3 +274,20 @@ def test_seeds_of_a_cell_are_grouped_with_both_standard_errors(tmp_path):
     md = (out / "results.md").read_text()
     m = np.mean(means[("elbo", 1)])
     assert f"| mnist | burda_1l | 1 | 86.76 | {m:.2f} ± " in md and "(3 seeds)" in md
+
+
+def test_one_unreadable_run_is_skipped_with_a_warning_naming_it(tmp_path):
+    good, bad, garbage = tmp_path / "good", tmp_path / "bad", tmp_path / "garbage"
+    for folder in (good, bad, garbage):
+        fake_run(folder, "burda_1l", "elbo", 1, 95.0)
+    (bad / "results.json").write_text("{not json")
+    with (garbage / "metrics.jsonl").open("a") as f:
+        f.write("garbage\n{}\n")  # a bad line before the last one
+    with pytest.warns(UserWarning, match="skipped") as caught:
+        table = write_report([good, bad, garbage], tmp_path / "out")
+    assert [row["run"] for row in table] == ["burda_1l elbo k=1"]
+    messages = [str(w.message) for w in caught]
+    assert any(
+        f"skipped {bad}: " in m and "results.json is not readable JSON" in m for m in messages
+    )
+    assert any(f"skipped {garbage}: " in m and "line 4 is not JSON" in m for m in messages)

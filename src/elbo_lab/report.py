@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import csv
 import tempfile
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -20,6 +21,7 @@ import numpy as np
 
 from elbo_lab import runs as runs_lib
 from elbo_lab.config import to_train_config
+from elbo_lab.errors import UserError
 from elbo_lab.runs import PER_EXAMPLE_FILE, read_metrics, read_per_example
 
 # Published test NLLs (nats) to compare with, keyed by (data, model, objective, k).
@@ -138,8 +140,18 @@ def wandb_log_px(run) -> np.ndarray | None:
 
 
 def finished_runs(paths: Sequence[str | Path]) -> list[dict]:
-    """Every finished run (a folder with results.json) among `paths`, in the given order."""
-    return [load_run(p) for p in paths if runs_lib.is_finished(p)]
+    """Every finished run among `paths`, in the given order. A run whose files cannot be read
+    (a malformed results.json, a garbage metrics.jsonl line, a config of a component that is not
+    registered) is skipped with a warning naming it, so one bad folder does not stop a report."""
+    out = []
+    for path in paths:
+        if not runs_lib.is_finished(path):
+            continue
+        try:
+            out.append(load_run(path))
+        except (UserError, OSError, KeyError, ValueError) as e:
+            warnings.warn(f"skipped {path}: {e}", stacklevel=2)
+    return out
 
 
 def cell(run: dict) -> tuple[str, str, str, int]:
@@ -538,8 +550,11 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = p.parse_args(argv)
     if not args.runs and not args.wandb:
         p.error("give run folders, --wandb ENTITY/PROJECT, or both")
-    online = wandb_runs(args.wandb, args.wandb_group) if args.wandb else []
-    table = write_report(args.runs, args.out, args.title, args.paper, online)
+    try:
+        online = wandb_runs(args.wandb, args.wandb_group) if args.wandb else []
+        table = write_report(args.runs, args.out, args.title, args.paper, online)
+    except OSError as e:
+        p.exit(2, f"elbo-lab-report: error: cannot write the report to {args.out}: {e}\n")
     print(markdown(table))
 
 
