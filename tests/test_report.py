@@ -88,7 +88,7 @@ def test_paper_report_puts_every_cell_beside_the_paper(tmp_path, capsys):
     assert "| mnist | burda_1l | 5 | 86.47 | not run |  | 85.54 | 93.50 ± 0.25 | +7.96 |" in md
     assert "| omniglot | burda_1l | 5 |  | not run |  |  | 104.00 ± 0.25 |  |" in md
     assert md.count("not run") == 12 - (len(ours) + 1) + 1  # + IWAE k=1; + omniglot's VAE
-    assert "ours 3 epochs, seed 0 per cell; the paper 3,280 epochs" in md
+    assert "ours 3 epochs per cell, seed 0; the paper 3,280 epochs" in md
     for figure in ("ladder", "nll_vs_k", "active_units_vs_k"):
         assert (out / f"{figure}.png").stat().st_size > 0
 
