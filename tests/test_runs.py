@@ -167,3 +167,18 @@ def test_an_hmc_acceptance_out_of_range_is_a_warning_in_the_console_and_the_metr
         assert train.health({"epoch": 3, "train/accept": 0.0}) == {"health/accept_out_of_range": 1}
     with pytest.warns(UserWarning, match="above 0.99"):
         train.health({"epoch": 3, "train/accept": 1.0})
+
+
+def test_evaluation_falls_back_to_the_older_checkpoint_when_the_newest_is_unreadable(tmp_path):
+    cfg = config("optim.epochs=2")
+    train.run(cfg, tmp_path)
+    for f in (tmp_path / "checkpoints" / "2").rglob("*"):
+        if f.is_file() and f.stat().st_size > 0 and "manifest" in f.name:
+            f.write_bytes(b"")
+    splits = cfg.data.build()
+    model = runs.build_model(cfg, splits.event_shape)
+    with pytest.warns(UserWarning, match="checkpoint 2 .* is unreadable.*the one before it"):
+        restored = runs.restore_params(tmp_path, model, splits.train.mean(0), cfg.seed)
+    assert restored.epoch == 1
+    with pytest.raises(ConfigError, match="no checkpoint of epoch 7; available: 1, 2"):
+        runs.restore_params(tmp_path, model, splits.train.mean(0), cfg.seed, epoch=7)

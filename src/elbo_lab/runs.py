@@ -268,13 +268,29 @@ def restore_params(run_dir: str | Path, model, x_mean, seed: int, epoch: int | N
         available = ckpt.all_epochs()
         if not available:
             raise ConfigError(f"{run_dir} has no checkpoint yet")
-        epoch = available[-1] if epoch is None else epoch
-        if epoch not in available:
+        if epoch is not None and epoch not in available:
             raise ConfigError(
                 f"{run_dir} has no checkpoint of epoch {epoch}; available: "
                 f"{', '.join(map(str, available))}"
             )
-        params, meta = ckpt.restore_params(epoch, like)
+        for candidate in [epoch] if epoch is not None else available[::-1]:
+            try:
+                params, meta = ckpt.restore_params(candidate, like)
+                epoch = candidate
+                break
+            except ConfigError:
+                raise
+            except Exception as e:  # noqa: BLE001 - unreadable (a kill mid-write): an older one
+                if candidate == (epoch or available[0]):
+                    raise ConfigError(
+                        f"checkpoint {candidate} of {run_dir} is unreadable ({type(e).__name__}) "
+                        "and there is no older readable one"
+                    ) from None
+                warnings.warn(
+                    f"checkpoint {candidate} of {run_dir} is unreadable ({type(e).__name__}); "
+                    "using the one before it",
+                    stacklevel=2,
+                )
     finally:
         ckpt.close()
     return Restored(params, epoch, int(meta.get("step", 0)))
