@@ -169,6 +169,7 @@ def test_an_hmc_acceptance_out_of_range_is_a_warning_in_the_console_and_the_metr
         train.health({"epoch": 3, "train/accept": 1.0})
 
 
+@pytest.mark.slow
 def test_evaluation_falls_back_to_the_older_checkpoint_when_the_newest_is_unreadable(tmp_path):
     cfg = config("optim.epochs=2")
     train.run(cfg, tmp_path)
