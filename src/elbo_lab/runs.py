@@ -15,6 +15,7 @@ atomic writes. Train, evaluate and report all go through here.
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import json
 import math
@@ -273,15 +274,15 @@ def restore_params(run_dir: str | Path, model, x_mean, seed: int, epoch: int | N
                 f"{run_dir} has no checkpoint of epoch {epoch}; available: "
                 f"{', '.join(map(str, available))}"
             )
-        for candidate in [epoch] if epoch is not None else available[::-1]:
+        candidates = [epoch] if epoch is not None else available[::-1]
+        for i, candidate in enumerate(candidates):
             try:
                 params, meta = ckpt.restore_params(candidate, like)
-                epoch = candidate
                 break
             except ConfigError:
                 raise
             except Exception as e:  # noqa: BLE001 - unreadable (a kill mid-write): an older one
-                if candidate == (epoch or available[0]):
+                if i == len(candidates) - 1:
                     raise ConfigError(
                         f"checkpoint {candidate} of {run_dir} is unreadable ({type(e).__name__}) "
                         "and there is no older readable one"
@@ -293,7 +294,7 @@ def restore_params(run_dir: str | Path, model, x_mean, seed: int, epoch: int | N
                 )
     finally:
         ckpt.close()
-    return Restored(params, epoch, int(meta.get("step", 0)))
+    return Restored(params, candidate, int(meta.get("step", 0)))
 
 
 class LoadedRun(NamedTuple):
@@ -310,8 +311,6 @@ def load_run(
 ) -> LoadedRun:
     """A run folder's config, model, data and trained parameters (the latest checkpoint by
     default). `data_root` replaces the data root recorded in the run (the data may have moved)."""
-    import dataclasses
-
     cfg = load_config(run_dir)
     if data_root is not None:
         if "root" not in {f.name for f in dataclasses.fields(cfg.data)}:
