@@ -72,7 +72,8 @@ def test_every_job_of_every_experiment_sweep_validates(experiment):
         to_train_config(compose_cfg(f"experiment={experiment}", *job))
 
 
-def test_table1_sweep_launches_all_twelve_cells_longest_first():
+def test_table1_sweep_lists_all_twelve_cells_longest_first():
+    """(At launch the sweeper skips the two IWAE k=1 jobs, twins of the ELBO k=1 ones.)"""
     cells = [dict(o.split("=", 1) for o in job) for job in sweep_jobs("burda_table1_reduced")]
     assert len({tuple(sorted(c.items())) for c in cells}) == 12
     assert [c["objective.k"] for c in cells] == ["50"] * 4 + ["5"] * 4 + ["1"] * 4
@@ -142,19 +143,31 @@ def test_train_run_every_model_and_objective(tmp_path):
 
 
 @pytest.mark.slow
-def test_sweep_runs_each_job_in_its_own_folder_and_reruns_skip(tmp_path):
-    args = ["-m", "objective=elbo,iwae", "optim.epochs=1", f"out_root={tmp_path}", *FAST]
+def test_sweep_runs_each_job_in_its_own_folder_trains_a_cell_once_and_reruns_skip(tmp_path):
+    """objective=elbo,iwae x k=1,5 is three runs, not four: IWAE k=1 is the ELBO k=1 (the same
+    bound, the same model), so its job is skipped, with a line naming the job it duplicates."""
+    args = ["-m", "objective=elbo,iwae", "objective.k=1,5", "optim.epochs=1"]
+    args += [f"out_root={tmp_path}", *FAST]
     r = elbo_lab(*args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
+    assert "skipped objective=iwae objective.k=1" in r.stderr + r.stdout
+    assert "the same run as objective=elbo objective.k=1" in r.stderr + r.stdout
     folders = sorted((tmp_path / "default").glob("*objective=*"))
-    assert len(folders) == 2
-    assert "objective=elbo" in folders[0].name and "objective=iwae" in folders[1].name
+    assert [[p for p in f.name.split(",") if p.startswith("objective")] for f in folders] == [
+        ["objective.k=1", "objective=elbo"],
+        ["objective.k=5", "objective=elbo"],
+        ["objective.k=5", "objective=iwae"],
+    ]
     for f in folders:
         assert (f / "done.json").exists() and json.loads((f / "results.json").read_text())[
             "test/nll"
         ] > 0
     table = write_report(folders, tmp_path / "report")  # the table is rebuilt from the folders
-    assert [row["run"] for row in table] == ["burda_1l elbo k=1", "burda_1l iwae k=5"]
+    assert [row["run"] for row in table] == [
+        "burda_1l elbo k=1",
+        "burda_1l elbo k=5",
+        "burda_1l iwae k=5",
+    ]
     for row, f in zip(table, folders, strict=True):
         assert row["nll"] == json.loads((f / "results.json").read_text())["test/nll"]
     assert (tmp_path / "report" / "ladder.png").stat().st_size > 0
@@ -162,6 +175,21 @@ def test_sweep_runs_each_job_in_its_own_folder_and_reruns_skip(tmp_path):
     r = elbo_lab(*args, cwd=tmp_path)  # a finished sweep: nothing is trained again
     assert r.returncode == 0
     assert before == {f: (f / "metrics.jsonl").read_text() for f in folders}
+
+
+@pytest.mark.slow
+def test_cli_trains_the_hmc_objective_on_the_two_layer_model(tmp_path):
+    """objective=hmc and model=burda_2l as a user runs them: one epoch through the console
+    script, with the HMC statistics in metrics.jsonl and a finite test ladder."""
+    args = ["model=burda_2l", "objective=hmc", "objective.num_steps=1", "objective.num_leapfrog=2"]
+    r = elbo_lab(*args, "optim.epochs=1", f"out_root={tmp_path}", *FAST, cwd=tmp_path)
+    assert r.returncode == 0, r.stderr[-3000:]
+    (run,) = (tmp_path / "default").iterdir()
+    results = json.loads((run / "results.json").read_text())
+    assert np.isfinite(results["test/nll"]) and results["test/active_units_layer2"] >= 0
+    (epoch,) = [r for r in read_metrics(run) if r.get("epoch") == 1]
+    assert 0 < epoch["train/accept"] <= 1 and epoch["train/step_size"] > 0
+    assert "test ladder over 50 examples" in r.stdout
 
 
 @pytest.mark.slow

@@ -9,7 +9,16 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from elbo_lab.report import PAPERS, load_run, main, orderings, rows, wandb_runs, write_report
+from elbo_lab.report import (
+    PAPERS,
+    load_run,
+    main,
+    orderings,
+    rows,
+    runs_table,
+    wandb_runs,
+    write_report,
+)
 from elbo_lab.runs import PER_EXAMPLE_FILE
 
 
@@ -118,9 +127,12 @@ def test_orderings_use_paired_errors_when_every_cell_kept_its_images(tmp_path):
         runs[(model, objective, k)] = load_run(folder)
 
     def per_image(cell):
-        return -runs[cell]["log_px"].astype(np.float64)
+        return -runs[cell]["per_example"]["log_px"].astype(np.float64)
 
-    order = {row["comparison"]: row for row in orderings(list(runs.values()), "burda_table1")}
+    def table():
+        return runs_table(list(runs.values()))
+
+    order = {row["comparison"]: row for row in orderings(table(), "burda_table1")}
     assert list(order) == [
         "burda_1l k=5: IWAE − VAE",
         "burda_1l VAE: k=5 − k=1",
@@ -138,10 +150,10 @@ def test_orderings_use_paired_errors_when_every_cell_kept_its_images(tmp_path):
 
     # Without one cell's per-image values, its comparisons combine the two SEs as independent
     # and a true 0.5-nat difference is within that noise.
-    runs[("burda_1l", "iwae", 5)]["log_px"] = None
-    order = {row["comparison"]: row for row in orderings(list(runs.values()), "burda_table1")}
+    runs[("burda_1l", "iwae", 5)]["per_example"] = {}
+    order = {row["comparison"]: row for row in orderings(table(), "burda_table1")}
     row = order["burda_1l k=5: IWAE − VAE"]
-    se_iwae, se_vae = (runs[("burda_1l", o, 5)]["results"]["test/nll_se"] for o in ("iwae", "elbo"))
+    se_iwae, se_vae = (runs[("burda_1l", o, 5)]["test/nll_se"] for o in ("iwae", "elbo"))
     assert row["images"] == "unpaired"
     assert row["se_images"] == pytest.approx(np.hypot(se_iwae, se_vae))
     assert row["agrees"].startswith("not settled")
@@ -214,10 +226,10 @@ def test_wandb_project_gives_the_same_table_as_the_folders(tmp_path):
     online = wandb_runs("me/elbo_lab", group="table1", api=api)
     assert api.queries == [("me/elbo_lab", {"group": "table1"})]
     assert [r["run_dir"] for r in online] == ["https://wandb.ai/me/elbo_lab/runs/iwae5"]
-    from_wandb = rows(online, "burda_table1")
-    from_folder = rows([load_run(folder)], "burda_table1")
+    from_wandb = rows(runs_table(online), "burda_table1")
+    from_folder = rows(runs_table([load_run(folder)]), "burda_table1")
     assert from_wandb == from_folder and from_wandb[0]["epochs"] == 4
-    assert online[0]["log_px"] is None  # this run saved no per-image values
+    assert online[0]["per_example"] == {}  # this run saved no per-image values
 
 
 def test_wandb_runs_bring_their_per_image_values_for_paired_errors(tmp_path):
@@ -230,8 +242,9 @@ def test_wandb_runs_bring_their_per_image_values_for_paired_errors(tmp_path):
         runs.append(FakeWandbRun(folder))
     online = wandb_runs("me/elbo_lab", api=FakeWandbApi(runs))
     for run, objective in zip(online, ("elbo", "iwae"), strict=True):
-        np.testing.assert_array_equal(run["log_px"], load_run(tmp_path / objective)["log_px"])
-    (row,) = orderings(online, "burda_table1")
+        from_folder = load_run(tmp_path / objective)["per_example"]["log_px"]
+        np.testing.assert_array_equal(run["per_example"]["log_px"], from_folder)
+    (row,) = orderings(runs_table(online), "burda_table1")
     assert row["comparison"] == "burda_1l k=5: IWAE − VAE" and row["images"] == "paired"
     # The two cells differ by a constant on every image, up to float32 rounding of the stored
     # values (< 4e-6 nats each near 95), so the paired SE is ~1e-6 (unpaired it would be 0.35).
@@ -257,7 +270,7 @@ def test_seeds_of_a_cell_are_grouped_with_both_standard_errors(tmp_path):
             means.setdefault((objective, k), []).append(nll)
     fake_run(tmp_path / "iwae-1", "burda_1l", "iwae", 1, 95.0)  # a duplicate of the ELBO k=1
     runs = [load_run(f) for f in [*folders, tmp_path / "iwae-1"]]
-    order = {row["comparison"]: row for row in orderings(runs, "burda_table1")}
+    order = {row["comparison"]: row for row in orderings(runs_table(runs), "burda_table1")}
     row = order["burda_1l k=5: IWAE − VAE"]
     a, b = np.array(means[("iwae", 5)]), np.array(means[("elbo", 5)])
     assert row["ours"] == pytest.approx(a.mean() - b.mean(), abs=1e-9)
@@ -291,3 +304,59 @@ def test_one_unreadable_run_is_skipped_with_a_warning_naming_it(tmp_path):
         f"skipped {bad}: " in m and "results.json is not readable JSON" in m for m in messages
     )
     assert any(f"skipped {garbage}: " in m and "line 4 is not JSON" in m for m in messages)
+
+
+def test_cells_are_configs_but_for_the_seed_and_the_paper_refuses_two_at_one_place(tmp_path):
+    """Two burda_1l IWAE k=5 runs with different learning rates are two cells, not two seeds of
+    one: the seed-level table keeps them apart and the paper's layout, which has one place for
+    them, says how they differ instead of averaging them."""
+    for lr, seed, nll in ((1e-3, 0, 93.0), (1e-3, 1, 93.4), (3e-4, 0, 95.0)):
+        folder = tmp_path / f"lr{lr}-seed{seed}"
+        fake_run(folder, "burda_1l", "iwae", 5, nll, seed=seed)
+        config = json.loads((folder / "config.json").read_text())
+        config["optim"] = {"lr": lr}
+        (folder / "config.json").write_text(json.dumps(config))
+    folders = sorted(tmp_path.iterdir())
+    out = tmp_path / "report"
+    main([*map(str, folders), "--out", str(out)])
+    cells = list(csv.DictReader((out / "cells.csv").open()))
+    assert sorted((c["seeds"], float(c["nll"])) for c in cells) == [("0", 95.0), ("0,1", 93.2)]
+    with pytest.raises(SystemExit) as exit_info:
+        main([*map(str, folders), "--paper", "burda_table1", "--out", str(out)])
+    assert exit_info.value.code == 2
+
+
+def test_the_runs_table_holds_config_provenance_and_evaluator_summaries(tmp_path):
+    """One tidy table: a run's flattened config, its objective's own training means (HMC's
+    acceptance rate) and elbo-lab-eval's AIS numbers sit in the runs' rows; a run that was not
+    evaluated has them empty."""
+    hmc, plain = tmp_path / "hmc", tmp_path / "elbo"
+    fake_run(hmc, "burda_1l", "hmc", 1, 94.0)
+    fake_run(plain, "burda_1l", "elbo", 1, 95.0)
+    config = json.loads((hmc / "config.json").read_text())
+    config["objective"] = {"name": "hmc", "k": 1, "num_steps": 5, "num_leapfrog": 3}
+    (hmc / "config.json").write_text(json.dumps(config))
+    records = [json.loads(line) for line in (hmc / "metrics.jsonl").open()]
+    records[-1]["train/accept"] = 0.8
+    (hmc / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (hmc / "eval").mkdir()
+    summary = {"config": {}, "ais": {"n": 100, "log_px": {"mean": -92.5, "se": 2.0}}}
+    (hmc / "eval" / "test.json").write_text(json.dumps(summary))
+    np.savez_compressed(hmc / "eval" / "test_per_example.npz", **{"ais/log_px": np.zeros(100)})
+    run = load_run(hmc)
+    assert run["config.objective.num_steps"] == 5 and run["eval/test/ais/n"] == 100
+    assert run["per_example"]["eval/test/ais/log_px"].shape == (100,)
+    out = tmp_path / "report"
+    write_report([hmc, plain], out)
+    table = {r["run"]: r for r in csv.DictReader((out / "results.csv").open())}
+    assert set(table) == {
+        "burda_1l elbo k=1",
+        next(t for t in table if t.startswith("burda_1l hmc")),
+    }
+    row = table[next(t for t in table if "hmc" in t)]
+    assert "num_steps=5" in row["run"] and "num_leapfrog=3" in row["run"]
+    assert float(row["train_accept"]) == 0.8 and float(row["ais_nll"]) == 92.5
+    assert table["burda_1l elbo k=1"]["ais_nll"] == ""
+    full = list(csv.DictReader((out / "runs.csv").open()))
+    assert {"config.optim.lr", "eval/test/ais/log_px/mean", "code", "cell"} <= set(full[0])
+    assert (out / "validation.png").stat().st_size > 0

@@ -128,10 +128,13 @@ def to_dataclass(raw: dict, schema: type):
 
 
 def plain(cfg) -> dict:
-    """A composed DictConfig (or a dict) as a plain dict, without Hydra's own node."""
-    raw = OmegaConf.to_container(cfg, resolve=True) if isinstance(cfg, DictConfig) else dict(cfg)
-    raw.pop("hydra", None)
-    return raw
+    """A composed DictConfig (or a dict) as a plain dict, without Hydra's own node (dropped
+    before resolving: its interpolations need a running Hydra job)."""
+    if not isinstance(cfg, DictConfig):
+        return {k: v for k, v in cfg.items() if k != "hydra"}
+    return OmegaConf.to_container(
+        OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), resolve=True
+    )
 
 
 def to_train_config(cfg: DictConfig | dict) -> TrainConfig:

@@ -146,24 +146,11 @@ def run(cfg: EvaluateConfig) -> dict:
         Path(cfg.run_dir) / runs.EVAL_DIR / cfg.split, results["config"], cfg.logger
     )
     try:
-        logger.log({"step": loaded.step, **flatten(results, f"eval/{cfg.split}")})
+        logger.log({"step": loaded.step, **runs.eval_numbers(results, cfg.split)})
         logger.figures(figs, step=loaded.step)
     finally:
         logger.close()
     return results
-
-
-def flatten(tree: dict, prefix: str) -> dict[str, float]:
-    """The numbers of a nested results dict as {"prefix/a/b": value} (no config, no strings)."""
-    out = {}
-    for k, v in tree.items():
-        if k == "config":
-            continue
-        if isinstance(v, dict):
-            out.update(flatten(v, f"{prefix}/{k}"))
-        elif isinstance(v, int | float) and not isinstance(v, bool):
-            out[f"{prefix}/{k}"] = v
-    return out
 
 
 def markdown_table(results: dict, entries: dict, done: dict) -> str:

@@ -152,23 +152,47 @@ def write_lines(path: Path, records: list[dict]) -> None:
         raise
 
 
-def _flat(tree: dict, prefix: str = "") -> dict:
+def flat(tree: dict, prefix: str = "", sep: str = ".") -> dict:
+    """A nested dict as one level: {"a": {"b": 1}} -> {"a.b": 1} (keys joined by `sep`)."""
     out = {}
     for k, v in tree.items():
         if isinstance(v, dict):
-            out.update(_flat(v, f"{prefix}{k}."))
+            out.update(flat(v, f"{prefix}{k}{sep}", sep))
         else:
             out[f"{prefix}{k}"] = v
     return out
 
 
+def eval_numbers(summary: dict, split: str) -> dict[str, float]:
+    """The numbers of an elbo-lab-eval summary (eval/<split>.json) as
+    {"eval/<split>/<evaluator>/<key>": value}: the names W&B, the eval metrics file and the report
+    give them (no config, no strings)."""
+    tree = {k: v for k, v in summary.items() if k != "config"}
+    return {
+        k: v
+        for k, v in flat(tree, f"eval/{split}/", "/").items()
+        if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+
+
+def compared(key: str) -> bool:
+    """Whether a flattened config key can change what a run computes (not in NOT_COMPARED)."""
+    return not any(key == s or key.startswith(f"{s}.") for s in NOT_COMPARED)
+
+
+def cell_key(config: dict) -> str:
+    """What a run computes but for its seed: its config (config.to_dict) without the seed and
+    the keys that do not change results (NOT_COMPARED), as JSON. IWAE k=1 is the ELBO k=1 (the
+    same bound, the same trained model), so both get the ELBO's key."""
+    key = {k: v for k, v in flat(config).items() if compared(k) and k != "seed"}
+    if key["objective.name"] == "iwae" and key.get("objective.k") == 1:
+        key["objective.name"] = "elbo"
+    return json.dumps(key, sort_keys=True)
+
+
 def config_differences(old: dict, new: dict) -> list[str]:
     """ "key: old -> new" for every compared key (not NOT_COMPARED) whose value differs."""
-    a, b = _flat(old), _flat(new)
-
-    def compared(key):
-        return not any(key == s or key.startswith(f"{s}.") for s in NOT_COMPARED)
-
+    a, b = flat(old), flat(new)
     return [
         f"{k}: {a.get(k, '(absent)')} -> {b.get(k, '(absent)')}"
         for k in sorted(set(a) | set(b))
