@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -35,3 +36,20 @@ def env() -> dict:
     out.pop("WANDB_API_KEY", None)
     out["WANDB_MODE"] = "offline"
     return out
+
+
+def wandb_history(run_dir: Path) -> list[dict]:
+    """The history rows of a run folder's offline W&B run (its one wandb/offline-run-* folder),
+    read back with `wandb leet inspect`."""
+    (log,) = Path(run_dir).glob("wandb/offline-run-*/run-*.wandb")
+    exe = Path(sys.executable).with_name("wandb")
+    out = subprocess.run(
+        [str(exe), "leet", "inspect", "--json", str(log)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env(),
+        check=True,
+    )
+    records = [json.loads(line) for line in out.stdout.splitlines() if line.strip()]
+    return [r["history"]["item"] for r in records if r.get("type") == "history"]

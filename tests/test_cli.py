@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cli_helpers import FAST, TIMING, elbo_lab, env
+from cli_helpers import FAST, TIMING, elbo_lab, env, wandb_history
 from hydra import compose, initialize_config_dir
 
 from elbo_lab.config import COMPONENTS, to_train_config
@@ -196,14 +196,17 @@ def test_cli_trains_the_hmc_objective_on_the_two_layer_model(tmp_path):
 def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     """Kill a 3-epoch run after its epoch-2 checkpoint, run the same command again, and compare
     every logged number with a run that was never killed: they must be identical (CPU XLA is
-    deterministic and every key derives from the seed and the step)."""
+    deterministic and every key derives from the seed and the step). The resume must have
+    restored a checkpoint (not retrained from scratch), and the killed run's offline W&B record
+    must hold every epoch exactly once."""
     args = ["optim.epochs=3", "eval.val_every=1", *FAST]
     r = elbo_lab(*args, "out_root=straight", cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
 
     exe = Path(sys.executable).with_name("elbo-lab")
+    wandb_args = [*args, "logger=wandb", "out_root=killed"]  # the last logger= wins
     proc = subprocess.Popen(
-        [str(exe), *args, "out_root=killed"],
+        [str(exe), *wandb_args],
         cwd=tmp_path,
         env=env(),
         stdout=subprocess.DEVNULL,
@@ -223,8 +226,11 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     assert ckpt2 is not None, "no epoch-2 checkpoint within the time limit"
     run_dir = ckpt2.parent.parent
     assert not (run_dir / "done.json").exists()
-    r = elbo_lab(*args, "out_root=killed", cwd=tmp_path)
+    r = elbo_lab(*wandb_args, cwd=tmp_path)
     assert r.returncode == 0, r.stderr[-3000:]
+    session = json.loads((run_dir / "provenance.json").read_text())["sessions"][-1]
+    assert session["resumed_from_epoch"] >= 1, "the resume retrained instead of restoring"
+    assert f"from its epoch-{session['resumed_from_epoch']} checkpoint" in r.stderr
 
     def numbers(root):
         recs = read_metrics(next((tmp_path / root / "default").glob("*")))
@@ -233,6 +239,14 @@ def test_killed_run_resumes_to_the_same_metrics(tmp_path):
     straight, resumed = numbers("straight"), numbers("killed")
     assert [r.get("epoch") for r in resumed] == [1, 2, 3, None]
     assert resumed == straight
+    # W&B: one row per step (the test record shares the last epoch's step), every epoch once,
+    # with metrics.jsonl's numbers; the killed session's folder is kept aside, not synced again
+    history = wandb_history(run_dir)
+    assert [h["_step"] for h in history] == sorted({r["step"] for r in resumed})
+    assert [h["epoch"] for h in history] == [1, 2, 3]
+    for h, rec in zip(history, [r for r in resumed if r.get("epoch")], strict=True):
+        assert all(h[k] == pytest.approx(v, rel=1e-6) for k, v in rec.items() if k != "step")
+    assert len(list(run_dir.glob("wandb_superseded/offline-run-*"))) == 1
 
 
 @pytest.mark.slow

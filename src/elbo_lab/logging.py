@@ -3,17 +3,25 @@
 W&B is offline by default (works with no account and no network; `wandb sync` uploads later),
 `logger.mode=online` uploads as it goes, `logger=none` writes metrics.jsonl only. All of W&B's
 files stay inside the run folder.
+
+metrics.jsonl is the source of truth. After a resume the W&B run holds every epoch exactly once:
+the rows W&B does not hold yet are logged again from metrics.jsonl (online: those from the
+server's next step on; offline: all kept rows, into the session's new offline folder, while the
+earlier sessions' offline folders, which a kill may have cut short, move to wandb_superseded/ so
+that syncing wandb/offline-run-* uploads each epoch once).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from elbo_lab.errors import UserError
 from elbo_lab.runs import (
     METRICS_FILE,
     PER_EXAMPLE_FILE,
@@ -63,9 +71,14 @@ class RunLogger:
         self._file = path.open("a")
         self._wandb = None
         if logger == "wandb" and mode != "disabled":
+            if mode == "offline":
+                supersede_offline_runs(self.run_dir)
             self._wandb = _init_wandb(
                 self.run_dir, config, mode, project, entity, group, list(tags)
             )
+            for record in kept:  # the rows W&B does not hold yet (see the module's docstring)
+                if int(record["step"]) >= self._wandb.starting_step:
+                    self._log_wandb(record)
 
     @classmethod
     def from_config(cls, run_dir, config: dict, lg, resume_epoch: int | None = None) -> RunLogger:
@@ -87,9 +100,10 @@ class RunLogger:
         self._file.write(dumps(record) + "\n")
         self._file.flush()
         if self._wandb is not None:
-            self._wandb.log(
-                {k: v for k, v in record.items() if k != "step"}, step=int(record["step"])
-            )
+            self._log_wandb(record)
+
+    def _log_wandb(self, record: dict[str, Any]) -> None:
+        self._wandb.log({k: v for k, v in record.items() if k != "step"}, step=int(record["step"]))
 
     def summary(self, values: dict[str, Any]) -> None:
         """Final numbers: results.json in the run folder and the W&B run summary."""
@@ -128,6 +142,18 @@ class RunLogger:
             self._wandb = None
 
 
+SUPERSEDED_DIR = "wandb_superseded"
+
+
+def supersede_offline_runs(run_dir: Path) -> None:
+    """Move the offline W&B folders of earlier sessions of this run to wandb_superseded/ (kept,
+    not deleted): the new session's folder holds all of their epochs again."""
+    for old in sorted((run_dir / "wandb").glob("offline-run-*")):
+        target = run_dir / SUPERSEDED_DIR / old.name
+        target.parent.mkdir(exist_ok=True)
+        shutil.move(str(old), str(target))
+
+
 def _init_wandb(run_dir: Path, config, mode, project, entity, group, tags):
     import wandb
 
@@ -143,16 +169,24 @@ def _init_wandb(run_dir: Path, config, mode, project, entity, group, tags):
     run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
     run_id = os.environ.get("WANDB_RUN_ID", run_id)  # a `wandb agent` job names its run itself
     id_file.write_text(run_id)
-    return wandb.init(
-        project=project,
-        entity=entity,
-        group=group,
-        tags=tags,
-        config=config,
-        dir=str(run_dir),
-        mode=mode,
-        id=run_id,
-        resume="allow",
-        name=run_dir.name,
-        settings=wandb.Settings(init_timeout=60, console="off", silent=True),
-    )
+    try:
+        return wandb.init(
+            project=project,
+            entity=entity,
+            group=group,
+            tags=tags,
+            config=config,
+            dir=str(run_dir),
+            mode=mode,
+            id=run_id,
+            resume="allow",
+            name=run_dir.name,
+            settings=wandb.Settings(init_timeout=60, console="off", silent=True),
+        )
+    except wandb.errors.Error as e:
+        raise UserError(
+            f"W&B could not start the run in mode {mode!r}: {str(e).splitlines()[0]}\n"
+            "Online logging needs a login (`wandb login`, or WANDB_API_KEY) and a network. "
+            "Without them, log offline (logger.mode=offline, the default; `wandb sync` uploads "
+            "later) or not at all (logger=none)."
+        ) from None

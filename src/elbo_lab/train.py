@@ -8,6 +8,7 @@ exactly.
 
 from __future__ import annotations
 
+import sys
 import time
 import warnings
 from functools import partial
@@ -216,6 +217,8 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
     restored = ckpt.restore_latest(state)
     if restored is not None:
         start_epoch, state, _ = restored
+        session["resumed_from_epoch"] = start_epoch  # provenance.json, when the session ends
+        print(f"resuming {run_dir} from its epoch-{start_epoch} checkpoint", file=sys.stderr)
     logger = RunLogger.from_config(
         run_dir,
         {**to_dict(cfg), "provenance": session},
