@@ -171,9 +171,10 @@ def test_orderings_use_paired_errors_when_every_cell_kept_its_images(tmp_path):
     assert "| burda_1l k=5: IWAE − VAE | -0.93 |" in (out / "results.md").read_text()
 
 
-def test_report_without_finished_runs_says_so(tmp_path):
-    with pytest.raises(SystemExit, match="no finished runs"):
+def test_report_without_finished_runs_says_so(tmp_path, capsys):
+    with pytest.raises(SystemExit) as stopped:
         main([str(tmp_path), "--out", str(tmp_path / "report")])
+    assert stopped.value.code == 2 and "no finished runs" in capsys.readouterr().err
 
 
 class FakeWandbFile:

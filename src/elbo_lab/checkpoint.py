@@ -7,7 +7,12 @@ same minibatches and samples it would have drawn had it never stopped.
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
 import shutil
+import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -17,7 +22,7 @@ import jax
 import jax.numpy as jnp
 import orbax.checkpoint as ocp
 
-from elbo_lab.errors import ConfigError
+from elbo_lab.errors import ConfigError, disk_error
 
 UNREADABLE_DIR = "checkpoints_unreadable"  # next to checkpoints/, outside orbax's folder
 
@@ -85,8 +90,26 @@ class Checkpointer:
     def save(self, epoch: int, state: Any, meta: dict) -> None:
         """Write `state` (a pytree) and `meta` (JSON) for `epoch`; blocks until on disk."""
         args = ocp.args.Composite(state=ocp.args.StandardSave(state), meta=ocp.args.JsonSave(meta))
-        self._manager.save(epoch, args=args, force=True)
-        self._manager.wait_until_finished()
+        # When a write fails (a full disk), orbax's and tensorstore's threads log and print a
+        # traceback for every write it aborts: held back here, shown unless the failure is a
+        # disk problem, which gets one message instead.
+        absl = logging.getLogger("absl")
+        level = absl.level
+        absl.setLevel(logging.CRITICAL)
+        with held_stderr() as held:
+            try:
+                self._manager.save(epoch, args=args, force=True)
+                self._manager.wait_until_finished()
+            except Exception as e:
+                problem = disk_error(e, f"checkpoint {epoch} under {self._dir}")
+                if problem is None:
+                    raise
+                held.discard()
+                # the aborted writes' tasks report themselves once more when collected
+                logging.getLogger("asyncio").setLevel(logging.CRITICAL)
+                raise problem from None
+            finally:
+                absl.setLevel(level)
 
     def restore(self, epoch: int, like: Any) -> tuple[Any, dict]:
         """(state with the structure of `like`, meta) saved at `epoch`."""
@@ -109,6 +132,34 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+class _Held:
+    def __init__(self):
+        self.keep = True
+
+    def discard(self) -> None:
+        self.keep = False
+
+
+@contextlib.contextmanager
+def held_stderr():
+    """Collect what is written to file descriptor 2 (by Python or by C++ threads) inside the
+    block and write it out at the end, unless the block called .discard() on what it yields."""
+    held = _Held()
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield held
+        finally:
+            sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            if held.keep:
+                tmp.seek(0)
+                os.write(2, tmp.read())
 
 
 def _describe(shapes) -> str:

@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from elbo_lab import runs
 from elbo_lab.config import to_train_config
 from elbo_lab.configs import CONFIG_DIR
-from elbo_lab.errors import UserError
+from elbo_lab.errors import DiskError, UserError, disk_error
 from elbo_lab.launch import prevalidate
 
 
@@ -52,6 +52,12 @@ def _main(cfg: DictConfig) -> float | None:
             logger = dataclasses.replace(tc.logger, group=Path(hc.sweep.dir).name)
             tc = dataclasses.replace(tc, logger=logger)
         results = train.run(tc, hc.runtime.output_dir)
+    except OSError as e:  # a write that failed outside the checkpointer (metrics, results)
+        problem = disk_error(e, f"the run folder {hc.runtime.output_dir}")
+        if problem is None:
+            raise
+        print(f"elbo-lab: error: {problem}", file=sys.stderr)
+        sys.exit(2)
     except UserError as e:
         discard_unstarted(Path(hc.runtime.output_dir))
         print(f"elbo-lab: error: {e}", file=sys.stderr)
@@ -62,8 +68,30 @@ def _main(cfg: DictConfig) -> float | None:
 
 def main() -> None:
     """The console script: validate every job of the command, then hand over to Hydra."""
-    prevalidate("train", to_train_config, "elbo-lab")
+    prevalidate("train", validate, "elbo-lab")
     _main()
+
+
+def validate(cfg) -> None:
+    """A job's config, and that its out_root can be written (Hydra writes there first)."""
+    tc = to_train_config(cfg)
+    writable(Path(tc.out_root))
+
+
+def writable(folder: Path) -> None:
+    """A DiskError unless `folder` (or, if it does not exist yet, its nearest existing parent)
+    can be written."""
+    existing = folder.absolute()
+    while not existing.exists():
+        existing = existing.parent
+    if not os.access(existing, os.W_OK):
+        ro = os.statvfs(existing).f_flag & os.ST_RDONLY
+        what = "is on a read-only file system" if ro else "is not writable by this user"
+        raise DiskError(
+            f"out_root={folder} cannot be written: {existing} {what}. Choose a writable "
+            "folder (out_root=...); a finished run's numbers can be read without writing, from "
+            "its results.json or with elbo-lab-report --out <a writable folder>."
+        )
 
 
 def discard_unstarted(run_dir: Path) -> None:

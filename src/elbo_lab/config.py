@@ -124,6 +124,8 @@ def to_dataclass(raw: dict, schema: type):
             raise e.__cause__ from None
         key = getattr(e, "full_key", None) or getattr(e, "key", None)
         msg = str(e.msg).splitlines()[0]
+        if "is not a ListConfig" in msg:  # OmegaConf's words for a scalar where a list belongs
+            msg = f"expected a list, e.g. [1,5,50], got {getattr(e, 'value', '')!r}"
         raise ConfigError(f"invalid config{f' at {key!r}' if key else ''}: {msg}") from None
 
 

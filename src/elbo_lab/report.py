@@ -664,9 +664,9 @@ def write_report(
     figures ladder.png, nll_vs_k.png, active_units_vs_k.png and validation.png."""
     table = runs_table(finished_runs(run_dirs) + list(extra_runs))
     if table.empty:
-        raise SystemExit(
-            f"no finished runs (with results.json) among {list(map(str, run_dirs))} "
-            "or from W&B: train them first, or point at their folders"
+        raise UserError(
+            f"no finished runs (with done.json and results.json) among "
+            f"{list(map(str, run_dirs))} or from W&B: train them first, or point at their folders"
         )
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

@@ -8,6 +8,7 @@ exactly.
 
 from __future__ import annotations
 
+import re
 import sys
 import time
 import warnings
@@ -147,8 +148,10 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
         session = prov.start()
         try:
             results = train_and_test(cfg, run_dir, splits, session)
-        except BaseException:
+        except BaseException as e:
             prov.end(session, "stopped")
+            if is_out_of_memory(e):
+                raise out_of_memory(cfg, e) from None
             raise
         prov.end(session, "finished")
         runs.write_json(run_dir / runs.DONE_FILE, {"epochs": results["epochs"]})
@@ -196,6 +199,24 @@ def serve_finished(cfg: TrainConfig, run_dir: Path, changes: list[str]) -> dict:
     if changes:
         prov.record_change("finished results re-served (allow_changes=true)", changes)
     return runs.read_results(run_dir)
+
+
+def is_out_of_memory(e: BaseException) -> bool:
+    return isinstance(e, jax.errors.JaxRuntimeError) and "RESOURCE_EXHAUSTED" in str(e)
+
+
+def out_of_memory(cfg: TrainConfig, e: BaseException) -> UserError:
+    """XLA's RESOURCE_EXHAUSTED as a message naming the settings that set the memory."""
+    found = re.search(r"allocat\w* (\d+) bytes", str(e))
+    need = f" (XLA asked for {int(found.group(1)) / 2**30:.1f} GiB at once)" if found else ""
+    k = getattr(cfg.objective, "k", 1)
+    return UserError(
+        f"out of memory{need}: a train step holds batch_size x objective.k = {cfg.batch_size} x "
+        f"{k} = {cfg.batch_size * k:,} samples of the model at once, and validation and test "
+        f"evaluate eval.rows_per_chunk = {cfg.eval.rows_per_chunk:,} rows per chunk. Lower "
+        "objective.k or batch_size (or eval.rows_per_chunk if the train steps ran); the run is "
+        "not finished, and its last checkpoint is kept, so the same command resumes it."
+    )
 
 
 class Diverged(UserError):

@@ -110,6 +110,12 @@ def ensure_files(
     Raises:
       DataError naming the missing files, the folder to put them in and the URLs to get them from.
     """
+    for part in (folder.parent, folder):
+        if part.exists() and not part.is_dir():
+            raise DataError(f"{part} is a file, not a folder: data.root must name a folder")
+    for f in files:
+        if (folder / f).is_dir():
+            raise DataError(f"{folder / f} is a folder; {name} needs the file {f} there")
     missing = [f for f in files if not (folder / f).is_file()]
     if not missing:
         return

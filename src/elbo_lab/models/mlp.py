@@ -170,7 +170,8 @@ class MLPModel:
         check(
             all(w >= 1 for w in self.latent_dims)
             and all(w >= 1 for h in self.hidden_dims for w in h),
-            "model layer widths must be positive",
+            "model layer widths must be positive, got model.latent_dims="
+            f"{list(self.latent_dims)} and model.hidden_dims={[list(h) for h in self.hidden_dims]}",
         )
 
     def build(self, event_shape: tuple[int, ...], likelihood) -> DeepLatentGaussian:
