@@ -3,6 +3,8 @@ the Hydra sweeper they name (hydra/sweeper=elbo_lab), registered on import."""
 
 from pathlib import Path
 
-import hydra_plugins.elbo_lab_sweeper.sweeper  # noqa: F401  (registers hydra/sweeper=elbo_lab)
+from hydra_plugins.elbo_lab_sweeper.sweeper import register
+
+register()
 
 CONFIG_DIR = str(Path(__file__).resolve().parent)

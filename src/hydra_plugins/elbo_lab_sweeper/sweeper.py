@@ -2,7 +2,13 @@
 trains: the same cell and seed under another name (runs.cell_key; e.g. `objective=iwae
 objective.k=1` beside `objective=elbo objective.k=1`, which is the same bound and the same
 trained model). Each skipped job is named, with the job it duplicates. Hydra finds the class here
-because plugins must live in the `hydra_plugins` namespace."""
+because plugins must live in the `hydra_plugins` namespace.
+
+Hydra's first plugin scan re-executes the modules it finds, its own BasicSweeper's included, so
+the class is defined by `register()` after that scan, on the BasicSweeper Hydra then uses, and
+registered by hand (an editable install hides this package from the scan). Nothing here runs at
+import but the config node, so a scan that does find this module re-executes it harmlessly.
+"""
 
 from __future__ import annotations
 
@@ -13,20 +19,14 @@ from dataclasses import dataclass
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
 
-# Hydra's first plugin scan re-executes its core plugins' modules: scan before subclassing one,
-# or BasicSweeper's own super() call sees another class.
-Plugins.instance()
-from hydra._internal.core_plugins.basic_sweeper import (  # noqa: E402
-    BasicSweeper,
-    BasicSweeperConf,
-)
-
 log = logging.getLogger(__name__)
 
 
 @dataclass
-class ElboLabSweeperConf(BasicSweeperConf):
+class ElboLabSweeperConf:
     _target_: str = "hydra_plugins.elbo_lab_sweeper.sweeper.ElboLabSweeper"
+    max_batch_size: int | None = None
+    params: dict[str, str] | None = None
 
 
 ConfigStore.instance().store(
@@ -34,7 +34,9 @@ ConfigStore.instance().store(
 )
 
 
-class ElboLabSweeper(BasicSweeper):
+class SkipDuplicates:
+    """The sweeper's own part, mixed into BasicSweeper by register()."""
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._seen: dict[tuple, Sequence[str]] = {}
@@ -60,7 +62,13 @@ class ElboLabSweeper(BasicSweeper):
         return kept
 
 
-# Hydra finds plugins by listing the hydra_plugins namespace, which an editable install hides
-# from it; elbo_lab.configs imports this module, so the class is registered wherever the configs
-# are composed.
-Plugins.instance().register(ElboLabSweeper)
+def register() -> None:
+    """Define ElboLabSweeper on Hydra's BasicSweeper and register it with Hydra (once)."""
+    plugins = Plugins.instance()  # Hydra's scan, if it has not run yet, runs here
+    if f"{__name__}.ElboLabSweeper" in plugins.class_name_to_class:
+        return
+    from hydra._internal.core_plugins.basic_sweeper import BasicSweeper
+
+    cls = type("ElboLabSweeper", (SkipDuplicates, BasicSweeper), {"__module__": __name__})
+    globals()["ElboLabSweeper"] = cls
+    plugins.register(cls)
