@@ -230,16 +230,21 @@ def kill_trial(scenario, ref, duration, work, rng, counts: KillCounts, trial: in
                 counts.failures.append(f"trial {trial}: W&B steps {steps} != {want_steps}")
 
 
-def kill_campaign(n_kills: int, work: Path, seed: int, scenarios: list[Scenario]) -> KillCounts:
+def kill_campaign(
+    n_kills: int, work: Path, seed: int, scenarios: list[Scenario], deadline: float, report
+) -> KillCounts:
+    """Trials until `n_kills` kills (or the `deadline`, a time.time()); `report(counts)` after
+    each trial, so a stopped campaign keeps its counts."""
     rng = random.Random(seed)
     counts = KillCounts()
     refs = {s.name: reference(s, work) for s in scenarios}
     trial = 0
-    while counts.kills < n_kills:
+    while counts.kills < n_kills and time.time() < deadline:
         scenario = scenarios[trial % len(scenarios)]
         ref, duration = refs[scenario.name]
         kill_trial(scenario, ref, duration, work, rng, counts, trial)
         print(f"  trial {trial}: {counts.kills} kills so far, {len(counts.failures)} failures")
+        report(counts)
         trial += 1
     return counts
 
@@ -513,15 +518,28 @@ def main(argv=None) -> dict:
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     p.add_argument("--out", type=Path, help="write the counts here as JSON")
+    p.add_argument("--minutes", type=float, help="stop starting kill trials after this long")
     args = p.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="elbo_lab_faults_"))
     work.mkdir(parents=True, exist_ok=True)
     result: dict = {"started": time.strftime("%Y-%m-%dT%H:%M:%S"), "quick": args.quick}
+    result["command"] = " ".join(
+        ["python", "experiments/reliability/harness.py", *(argv or sys.argv[1:])]
+    )
+
+    def save(counts: KillCounts | None = None) -> None:
+        if counts is not None:
+            result["kills"] = counts.__dict__
+        if args.out:
+            args.out.parent.mkdir(parents=True, exist_ok=True)
+            args.out.write_text(json.dumps(result, indent=1) + "\n")
+
     if not args.skip_kills:
         print("kills:")
         scenarios = [SCENARIOS[1], SCENARIOS[3]] if args.quick else SCENARIOS
-        counts = kill_campaign(3 if args.quick else args.kills, work, args.seed, scenarios)
-        result["kills"] = counts.__dict__
+        deadline = time.time() + 60 * args.minutes if args.minutes else float("inf")
+        n_kills = 3 if args.quick else args.kills
+        kill_campaign(n_kills, work, args.seed, scenarios, deadline, save)
     if not args.skip_inputs:
         print("bad inputs:")
         result["bad_inputs"] = bad_input_campaign(work, 12 if args.quick else None)
@@ -532,9 +550,7 @@ def main(argv=None) -> dict:
         b = result["bad_inputs"]
         print(f"bad inputs: {b['handled']} of {b['cases']} handled, {b['failed']} failed, "
               f"{b['not_run']} not run")  # fmt: skip
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(json.dumps(result, indent=1) + "\n")
+    save()
     return result
 
 
