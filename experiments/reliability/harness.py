@@ -159,7 +159,7 @@ class KillCounts:
 
 
 def reference(scenario: Scenario, work: Path) -> tuple[dict[str, list[dict]], float]:
-    root = work / "reference" / scenario.name.replace(" ", "_").replace(",", "")
+    root = work / "reference" / "".join(c if c.isalnum() else "_" for c in scenario.name)
     start = time.time()
     r = cli(*scenario.args, f"out_root={root}", cwd=work)
     if r.returncode != 0:

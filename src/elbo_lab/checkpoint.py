@@ -135,21 +135,29 @@ class Checkpointer:
 
 
 class _Held:
-    def __init__(self):
-        self.keep = True
+    def __init__(self, file):
+        self.keep, self._file = True, file
 
     def discard(self) -> None:
+        """Drop what was held, once the writers have gone quiet (the aborted writes of a full
+        disk report from tensorstore's threads for a while after the save has failed)."""
         self.keep = False
+        size, quiet_since, start = -1, time.time(), time.time()
+        while time.time() - quiet_since < 0.5 and time.time() - start < 10:
+            time.sleep(0.05)
+            now = os.fstat(self._file.fileno()).st_size
+            if now != size:
+                size, quiet_since = now, time.time()
 
 
 @contextlib.contextmanager
 def held_stderr():
     """Collect what is written to file descriptor 2 (by Python or by C++ threads) inside the
     block and write it out at the end, unless the block called .discard() on what it yields."""
-    held = _Held()
     sys.stderr.flush()
     saved = os.dup(2)
     with tempfile.TemporaryFile() as tmp:
+        held = _Held(tmp)
         os.dup2(tmp.fileno(), 2)
         try:
             yield held

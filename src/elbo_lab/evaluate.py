@@ -18,6 +18,7 @@ default). Also callable from Python: `run(EvaluateConfig(run_dir=...)) -> dict`.
 from __future__ import annotations
 
 import dataclasses
+import shutil
 import sys
 import tempfile
 import time
@@ -175,18 +176,33 @@ def _hydra_dir(run_dir: str | None) -> str:
 OmegaConf.register_new_resolver("eval_hydra_dir", _hydra_dir, replace=True)
 
 
+# Folders Hydra will make for this command that did not exist before it (removed on an error, so
+# a failed evaluation leaves the run folder as it was); set by validate().
+_NEW_FOLDERS: list[Path] = []
+
+
 @hydra.main(version_base="1.3", config_path=CONFIG_DIR, config_name="evaluate")
 def _main(cfg: DictConfig) -> None:
     try:
         run(to_evaluate_config(cfg))
     except UserError as e:
+        for folder in _NEW_FOLDERS:
+            shutil.rmtree(folder, ignore_errors=True)
         print(f"elbo-lab-eval: error: {e}", file=sys.stderr)
         sys.exit(2)
 
 
+def validate(cfg) -> None:
+    """The command's config; notes which of the run folder's eval folders are new."""
+    ec = to_evaluate_config(cfg)
+    if ec.run_dir:
+        hydra_dir = Path(_hydra_dir(ec.run_dir))
+        _NEW_FOLDERS[:] = [f for f in (hydra_dir.parent, hydra_dir) if not f.exists()][:1]
+
+
 def main() -> None:
     """Evaluate one run folder; errors in the config or data exit with status 2."""
-    prevalidate("evaluate", to_evaluate_config, "elbo-lab-eval")
+    prevalidate("evaluate", validate, "elbo-lab-eval")
     _main()
 
 

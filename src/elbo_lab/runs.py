@@ -112,8 +112,9 @@ def load_config(run_dir: str | Path) -> TrainConfig:
     path = Path(run_dir) / CONFIG_FILE
     if not path.is_file():
         raise ConfigError(f"{run_dir} is not an elbo-lab run folder (no {CONFIG_FILE})")
+    raw = read_json(path)  # its errors name the file
     try:
-        return to_train_config(read_json(path))
+        return to_train_config(raw)
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
 
