@@ -57,28 +57,41 @@ class Checkpointer:
         ConfigError naming what differs, and nothing is moved.
         """
         for epoch in sorted(self._manager.all_steps(), reverse=True):
-            try:
-                self._manager.restore(epoch, args=_raw_restore())
-            except Exception as e:  # noqa: BLE001 - any failure to read: it is unreadable
+            if not self._reads(epoch):
                 dest = self._put_aside(epoch)
                 warnings.warn(
-                    f"checkpoint {epoch} is unreadable ({type(e).__name__}); kept as {dest}, "
-                    "resuming from an older one",
+                    f"checkpoint {epoch} is unreadable; kept as {dest}, resuming from an older one",
                     stacklevel=2,
                 )
                 continue
-            try:
-                state, meta = self.restore(epoch, like)
-            except Exception:  # noqa: BLE001 - it reads, so the template is what differs
-                stored = self._manager.restore(epoch, args=_raw_restore())["state"]["params"]
-                raise ConfigError(
-                    f"checkpoint {epoch} in {self._dir} does not match the training state of this "
-                    f"run's config (a changed model, objective or optimizer): stored parameters "
-                    f"{_describe(_shapes(stored))}; the config's {_describe(_shapes(like.params))}"
-                    ". Nothing was changed: run the new config under another name"
-                ) from None
+            with held_stderr() as held:
+                try:
+                    state, meta = self.restore(epoch, like)
+                except Exception:  # noqa: BLE001 - it reads, so the template is what differs
+                    held.discard()
+                    quiet_orbax_reads()
+                    stored = self._manager.restore(epoch, args=_raw_restore())["state"]["params"]
+                    raise ConfigError(
+                        f"checkpoint {epoch} in {self._dir} does not match the training state of "
+                        "this run's config (a changed model, objective or optimizer): stored "
+                        f"parameters {_describe(_shapes(stored))}; the config's "
+                        f"{_describe(_shapes(like.params))}. Nothing was changed: run the new "
+                        "config under another name"
+                    ) from None
             return epoch, state, meta
         return None
+
+    def _reads(self, epoch: int) -> bool:
+        """Whether the checkpoint of `epoch` reads at all (a kill can leave it half-written);
+        the abandoned reads' reports of a failure are dropped."""
+        with held_stderr() as held:
+            try:
+                self._manager.restore(epoch, args=_raw_restore())
+                return True
+            except Exception:  # noqa: BLE001 - any failure to read: it is unreadable
+                held.discard()
+                quiet_orbax_reads()
+                return False
 
     def _put_aside(self, epoch: int) -> Path:
         dest = self._dir.parent / UNREADABLE_DIR / f"{epoch}-{time.strftime('%Y%m%dT%H%M%S')}"
@@ -132,6 +145,23 @@ class Checkpointer:
 
     def close(self) -> None:
         self._manager.close()
+
+
+def quiet_orbax_reads() -> None:
+    """After a failed restore that is handled here (moved aside, or a clear error), orbax's
+    abandoned read coroutines report "Exception ignored" with a traceback when collected: drop
+    those reports (other unraisable exceptions are reported as before)."""
+    default = sys.unraisablehook
+    if getattr(default, "quiet_orbax", False):
+        return
+
+    def hook(unraisable) -> None:
+        code = getattr(unraisable.object, "cr_code", None)
+        if code is None or "orbax" not in code.co_filename:
+            default(unraisable)
+
+    hook.quiet_orbax = True
+    sys.unraisablehook = hook
 
 
 class _Held:
