@@ -486,13 +486,14 @@ def run_case(case: Case, base: Path, work: Path, index: int) -> tuple[str, str]:
 BASE_ARGS = ["optim.epochs=2", "eval.ks=[1,10]", *FAST]
 
 
-def bad_input_campaign(work: Path, only: int | None) -> dict:
+def bad_input_campaign(work: Path, only: int | None, names: list[str] | None = None) -> dict:
     base_root = work / "base"
     r = cli(*BASE_ARGS, f"out_root={base_root}", cwd=work)
     if r.returncode != 0:
         raise SystemExit(f"the base run failed:\n{r.stderr[-2000:]}")
     (base,) = run_dirs(base_root)
     cases = corpus()[:only] if only else corpus()
+    cases = [c for c in cases if not names or c.name in names]
     verdicts = []
     for i, case in enumerate(cases):
         verdict, detail = run_case(case, base, work, i)
@@ -519,6 +520,7 @@ def main(argv=None) -> dict:
     p.add_argument("--work", type=Path, help="working folder (default: a temporary one)")
     p.add_argument("--out", type=Path, help="write the counts here as JSON")
     p.add_argument("--minutes", type=float, help="stop starting kill trials after this long")
+    p.add_argument("--case", action="append", help="only the bad input of this name (repeatable)")
     args = p.parse_args(argv)
     work = args.work or Path(tempfile.mkdtemp(prefix="elbo_lab_faults_"))
     work.mkdir(parents=True, exist_ok=True)
@@ -542,7 +544,7 @@ def main(argv=None) -> dict:
         kill_campaign(n_kills, work, args.seed, scenarios, deadline, save)
     if not args.skip_inputs:
         print("bad inputs:")
-        result["bad_inputs"] = bad_input_campaign(work, 12 if args.quick else None)
+        result["bad_inputs"] = bad_input_campaign(work, 12 if args.quick else None, args.case)
     result["ended"] = time.strftime("%Y-%m-%dT%H:%M:%S")
     summary = {k: v for k, v in result.get("kills", {}).items() if k != "failures"}
     print("kills:", json.dumps(summary))
