@@ -82,6 +82,12 @@ def rows(run_dir: Path) -> list[dict]:
     ]
 
 
+def sessions(run_dir: Path) -> int:
+    """How many sessions provenance.json records for a run folder (0 if none)."""
+    path = run_dir / "provenance.json"
+    return len(json.loads(path.read_text())["sessions"]) if path.exists() else 0
+
+
 def committed_epochs(run_dir: Path) -> list[int]:
     """The checkpoints orbax finished (a folder named by its epoch, with its commit marker)."""
     found = []
@@ -186,6 +192,7 @@ def kill_trial(scenario, ref, duration, work, rng, counts: KillCounts, trial: in
             proc.wait()
             counts.kills += 1
         committed = {d.name: committed_epochs(d) for d in run_dirs(root)}
+    sessions_before = {d.name: sessions(d) for d in run_dirs(root)}
     r = cli(*args, cwd=work)
     counts.trials += 1
     if r.returncode != 0:
@@ -207,15 +214,16 @@ def kill_trial(scenario, ref, duration, work, rng, counts: KillCounts, trial: in
                 counts.failures.append(f"trial {trial}: readable checkpoint put aside: {aside}")
             else:
                 counts.unreadable_put_aside += 1
-        sessions = json.loads((d / "provenance.json").read_text())["sessions"]
-        if committed.get(d.name) and len(sessions) > 1:
+        after = json.loads((d / "provenance.json").read_text())["sessions"]
+        # the final command's session, if it worked on this folder (a finished one is served)
+        if committed.get(d.name) and len(after) > sessions_before.get(d.name, 0):
             counts.resumes_checked += 1
             readable_epochs = [
                 e for e in committed[d.name] if (d / "checkpoints" / str(e)).exists()
             ]
             want_epoch = max(readable_epochs, default=None)
-            if want_epoch is not None and sessions[-1].get("resumed_from_epoch") != want_epoch:
-                last = sessions[-1].get("resumed_from_epoch")
+            if want_epoch is not None and after[-1].get("resumed_from_epoch") != want_epoch:
+                last = after[-1].get("resumed_from_epoch")
                 if last is None or last < want_epoch:
                     counts.resumes_not_restoring += 1
                     counts.failures.append(
