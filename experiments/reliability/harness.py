@@ -295,7 +295,7 @@ def copy_run(base: Path, case_dir: Path) -> Path:
     return target
 
 
-def damage(path: str, how):
+def damage(how):
     """setup: copy the base run, then apply `how(run_folder)`."""
 
     def setup(case_dir: Path, base: Path) -> dict:
@@ -436,23 +436,23 @@ def corpus() -> list[Case]:
         C("npz without train", ["data=npz", "data.path={case}/nokey.npz"], "train", setup=data_files),
         C("image folder empty", ["data=image_folder", "data.path={case}/empty"], "holds no images", setup=data_files),
         # run folders (a copy of a finished 2-epoch run, re-run with its own command)
-        C("config drift", [], "holds a run with another config", setup=damage("", lambda r: write("config.json", (r / "config.json").read_text().replace('"lr": 0.001', '"lr": 0.003'))(r)), touches="RUN"),
+        C("config drift", [], "holds a run with another config", setup=damage(lambda r: write("config.json", (r / "config.json").read_text().replace('"lr": 0.001', '"lr": 0.003'))(r)), touches="RUN"),
         C("template mismatch", ["model.hidden_dims=[[100,100]]", "allow_changes=true"], "does not match", setup=narrower),
-        C("newest checkpoint corrupt", [], "test ladder", code=0, setup=damage("", newest_checkpoint_corrupt)),
-        C("half-written last metrics line", [], "test ladder", code=0, setup=damage("", lambda r: (unfinish(r), (r / "metrics.jsonl").open("a").write('{"epoch": 3, "tr')))),
-        C("garbage metrics line", [], "line", setup=damage("", lambda r: (unfinish(r), (r / "metrics.jsonl").write_text("garbage\n" + (r / "metrics.jsonl").read_text()))), touches="RUN"),
-        C("done.json without results.json", [], "test ladder", code=0, setup=damage("", remove("results.json"))),
-        C("malformed config.json", [], "config.json", setup=damage("", write("config.json", "{not json")), touches="RUN"),
-        C("malformed provenance.json", [], "provenance.json", setup=damage("", write("provenance.json", "{not")), touches="RUN"),
+        C("newest checkpoint corrupt", [], "test ladder", code=0, setup=damage(newest_checkpoint_corrupt)),
+        C("half-written last metrics line", [], "test ladder", code=0, setup=damage(lambda r: (unfinish(r), (r / "metrics.jsonl").open("a").write('{"epoch": 3, "tr')))),
+        C("garbage metrics line", [], "line", setup=damage(lambda r: (unfinish(r), (r / "metrics.jsonl").write_text("garbage\n" + (r / "metrics.jsonl").read_text()))), touches="RUN"),
+        C("done.json without results.json", [], "test ladder", code=0, setup=damage(remove("results.json"))),
+        C("malformed config.json", [], "config.json", setup=damage(write("config.json", "{not json")), touches="RUN"),
+        C("malformed provenance.json", [], "provenance.json", setup=damage(write("provenance.json", "{not")), touches="RUN"),
         C("run folder locked by another process", [], "another process", setup=held_lock, touches="RUN"),
-        C("finished by other code", [], "other code", setup=damage("", lambda r: write("provenance.json", (r / "provenance.json").read_text().replace('"code_hash": "', '"code_hash": "0'))(r)), touches="RUN"),
+        C("finished by other code", [], "other code", setup=damage(lambda r: write("provenance.json", (r / "provenance.json").read_text().replace('"code_hash": "', '"code_hash": "0'))(r)), touches="RUN"),
         C("eval: no such folder", ["run_dir={case}/nope"], "is not a folder", prog="elbo-lab-eval"),
-        C("eval: missing epoch", ["run_dir='RUN'", "epoch=7"], "available", prog="elbo-lab-eval", setup=damage("", lambda r: None), touches="RUN"),
-        C("eval: malformed config.json", ["run_dir='RUN'"], "config.json", prog="elbo-lab-eval", setup=damage("", write("config.json", "{not json")), touches="RUN"),
-        C("eval: no checkpoints", ["run_dir='RUN'"], "checkpoint", prog="elbo-lab-eval", setup=damage("", remove("checkpoints")), touches="RUN"),
-        C("eval: unknown evaluator", ["run_dir='RUN'", "evaluators=[nope]"], "ladder", prog="elbo-lab-eval", setup=damage("", lambda r: None), touches="RUN"),
+        C("eval: missing epoch", ["run_dir='RUN'", "epoch=7"], "available", prog="elbo-lab-eval", setup=damage(lambda r: None), touches="RUN"),
+        C("eval: malformed config.json", ["run_dir='RUN'"], "config.json", prog="elbo-lab-eval", setup=damage(write("config.json", "{not json")), touches="RUN"),
+        C("eval: no checkpoints", ["run_dir='RUN'"], "checkpoint", prog="elbo-lab-eval", setup=damage(remove("checkpoints")), touches="RUN"),
+        C("eval: unknown evaluator", ["run_dir='RUN'", "evaluators=[nope]"], "ladder", prog="elbo-lab-eval", setup=damage(lambda r: None), touches="RUN"),
         C("report: no finished runs", ["{case}", "--out", "{case}/rep"], "no finished runs", prog="elbo-lab-report"),
-        C("report: malformed results.json", ["RUN", "--out", "{case}/rep"], "skipped", code=2, prog="elbo-lab-report", setup=damage("", write("results.json", "{not"))),
+        C("report: malformed results.json", ["RUN", "--out", "{case}/rep"], "skipped", code=2, prog="elbo-lab-report", setup=damage(write("results.json", "{not"))),
         C("read-only out_root", ["out_root={case}/mnt/runs"], "read-only", setup=lambda c, b: {"_mounted": tmpfs(c, "1m", True)}, needs_mount=True),
         C("disk full during a checkpoint", ["out_root={case}/mnt/runs", "optim.epochs=1"], "no space left", setup=lambda c, b: {"_mounted": tmpfs(c, "300k", False)}, needs_mount=True),
         C("report: read-only output", ["RUN", "--out", "{case}/mnt/rep"], "cannot write the report", prog="elbo-lab-report", setup=lambda c, b: (copy_run(b, c), {"_mounted": tmpfs(c, "1m", True)})[1], needs_mount=True),
