@@ -183,3 +183,17 @@ def test_evaluation_falls_back_to_the_older_checkpoint_when_the_newest_is_unread
     assert restored.epoch == 1
     with pytest.raises(ConfigError, match="no checkpoint of epoch 7; available: 1, 2"):
         runs.restore_params(tmp_path, model, splits.train.mean(0), cfg.seed, epoch=7)
+
+
+def test_an_empty_wandb_id_left_by_a_kill_does_not_block_the_offline_logger(tmp_path):
+    """A kill while wandb_id.txt was being written used to leave it empty, and W&B refuses an
+    empty run id (the rerun exited 2). The id is now written atomically, and an empty one is
+    replaced."""
+    from elbo_lab.logging import RunLogger
+
+    (tmp_path / "wandb_id.txt").write_text("")
+    logger = RunLogger(tmp_path, {}, logger="wandb", mode="offline")
+    logger.log({"step": 1, "epoch": 1, "train/loss": 1.0})
+    logger.close()
+    run_id = (tmp_path / "wandb_id.txt").read_text()
+    assert len(run_id) == 8 and list((tmp_path / "wandb").glob(f"offline-run-*-{run_id}"))

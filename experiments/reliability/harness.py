@@ -196,7 +196,10 @@ def kill_trial(scenario, ref, duration, work, rng, counts: KillCounts, trial: in
     r = cli(*args, cwd=work)
     counts.trials += 1
     if r.returncode != 0:
-        counts.failures.append(f"trial {trial} ({scenario.name}): rerun exit {r.returncode}")
+        tail = r.stderr.strip().splitlines()[-3:]
+        counts.failures.append(
+            f"trial {trial} ({scenario.name}): rerun exit {r.returncode}: {' | '.join(tail)}"
+        )
         return
     got = {d.name: rows(d) for d in run_dirs(root)}
     if got == ref:

@@ -30,6 +30,7 @@ from elbo_lab.runs import (
     read_metrics,
     write_json,
     write_lines,
+    write_text,
 )
 
 
@@ -166,9 +167,9 @@ def _init_wandb(run_dir: Path, config, mode, project, entity, group, tags):
     ):
         os.environ[var] = str(wb / sub)
     id_file = run_dir / "wandb_id.txt"  # the same W&B run id across resumes of this folder
-    run_id = id_file.read_text().strip() if id_file.exists() else uuid.uuid4().hex[:8]
-    run_id = os.environ.get("WANDB_RUN_ID", run_id)  # a `wandb agent` job names its run itself
-    id_file.write_text(run_id)
+    run_id = id_file.read_text().strip() if id_file.exists() else ""
+    run_id = os.environ.get("WANDB_RUN_ID", run_id) or uuid.uuid4().hex[:8]  # an agent's job
+    write_text(id_file, run_id)  # atomic: a kill never leaves an empty id (W&B refuses one)
     try:
         return wandb.init(
             project=project,

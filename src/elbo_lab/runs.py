@@ -81,18 +81,24 @@ def dumps(obj: Any, indent: int | None = None) -> str:
     return json.dumps(_finite(obj), indent=indent, allow_nan=False)
 
 
-def write_json(path: str | Path, obj: Any) -> None:
-    """Write JSON atomically (a temporary file in the same folder, then renamed)."""
+def write_text(path: str | Path, text: str) -> None:
+    """Write a file atomically (a temporary file in the same folder, then renamed): a kill
+    leaves the old file or the new one, never a truncated one."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "w") as f:
-            f.write(dumps(obj, indent=2) + "\n")
+            f.write(text)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def write_json(path: str | Path, obj: Any) -> None:
+    """Write JSON atomically (no bare NaN: see dumps)."""
+    write_text(path, dumps(obj, indent=2) + "\n")
 
 
 def read_json(path: str | Path) -> Any:
@@ -143,14 +149,7 @@ def read_metrics(run_dir: str | Path) -> list[dict]:
 
 def write_lines(path: Path, records: list[dict]) -> None:
     """Rewrite a JSON-lines file atomically (a kill leaves the old file or the new one)."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            f.write("".join(dumps(r) + "\n" for r in records))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text(path, "".join(dumps(r) + "\n" for r in records))
 
 
 def flat(tree: dict, prefix: str = "", sep: str = ".") -> dict:
