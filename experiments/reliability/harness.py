@@ -519,6 +519,17 @@ def bad_input_campaign(work: Path, only: int | None, names: list[str] | None = N
     }
 
 
+def code_version() -> str:
+    """The git commit the harness runs (with "+dirty" for uncommitted changes), or "unknown"."""
+    repo = Path(__file__).resolve().parents[2]
+    git = ["git", "-C", str(repo)]
+    head = subprocess.run([*git, "rev-parse", "HEAD"], capture_output=True, text=True)
+    if head.returncode != 0:
+        return "unknown"
+    dirty = subprocess.run([*git, "status", "--porcelain", "src", "configs"], capture_output=True)
+    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
+
+
 def main(argv=None) -> dict:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--kills", type=int, default=100, help="SIGKILLs to deliver in all")
@@ -539,6 +550,7 @@ def main(argv=None) -> dict:
     result["command"] = " ".join(
         ["python", "experiments/reliability/harness.py", *(argv or sys.argv[1:])]
     )
+    result["code"] = code_version()
 
     def save(counts: KillCounts | None = None) -> None:
         if counts is not None:
