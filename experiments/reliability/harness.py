@@ -57,15 +57,18 @@ def env() -> dict:
     return {**out, "WANDB_MODE": "offline", "HYDRA_FULL_ERROR": "0"}
 
 
-def cli(*args: str, cwd: Path, prog: str = "elbo-lab", timeout: int = 600):
-    return subprocess.run(
-        [str(BIN / prog), *args],
-        cwd=cwd,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        env=env(),
-    )
+def cli(*args: str, cwd: Path, prog: str = "elbo-lab", timeout: int = 1800):
+    """Run a console script; one that outlives `timeout` seconds is killed and reported as a
+    failed command (exit -9), not as a crash of the harness (a busy machine can be slow)."""
+    command = [str(BIN / prog), *args]
+    try:
+        return subprocess.run(
+            command, cwd=cwd, capture_output=True, text=True, timeout=timeout, env=env()
+        )
+    except subprocess.TimeoutExpired as e:
+        return subprocess.CompletedProcess(
+            command, -9, e.stdout or "", f"timed out after {timeout} s"
+        )
 
 
 def run_dirs(root: Path) -> list[Path]:
