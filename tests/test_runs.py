@@ -197,3 +197,47 @@ def test_an_empty_wandb_id_left_by_a_kill_does_not_block_the_offline_logger(tmp_
     logger.close()
     run_id = (tmp_path / "wandb_id.txt").read_text()
     assert len(run_id) == 8 and list((tmp_path / "wandb").glob(f"offline-run-*-{run_id}"))
+
+
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        (["objective=iwae", "objective.k=1"], ["objective=elbo", "objective.k=1"]),
+        (["objective=iwae", "objective.k=1", "objective.estimator=dreg"],
+         ["objective=elbo", "objective.k=1", "objective.estimator=stl"]),
+        (["objective=renyi", "objective.alpha=0", "objective.k=7"],
+         ["objective=iwae", "objective.k=7"]),
+        (["objective=miwae", "objective.m=1", "objective.k=4"],
+         ["objective=iwae", "objective.k=4"]),
+        (["objective=miwae", "objective.m=6", "objective.k=1"],
+         ["objective=elbo", "objective.k=6"]),
+        (["objective=ciwae", "objective.beta=1", "objective.k=3"],
+         ["objective=elbo", "objective.k=3"]),
+    ],
+)  # fmt: skip
+def test_an_objective_that_is_another_under_a_second_name_shares_its_cell(a, b):
+    """The sweeper trains such a pair once and the report shows it once (cell_key)."""
+    from elbo_lab.config import to_dict
+
+    assert runs.cell_key(to_dict(config(*a))) == runs.cell_key(to_dict(config(*b)))
+    other = ["objective=iwae", "objective.k=7", "objective.estimator=dreg"]
+    assert runs.cell_key(to_dict(config(*a))) != runs.cell_key(to_dict(config(*other)))
+
+
+def test_gradient_snr_is_logged_during_training_and_evaluated_on_a_saved_run(tmp_path):
+    """eval.snr_every=1: every epoch's record holds the encoder's and decoder's SNR; the
+    gradient_snr evaluator computes the same statistics at the saved checkpoint."""
+    from elbo_lab import evaluate
+
+    cfg = config("optim.epochs=1", "objective=iwae", "objective.k=3",
+                 "objective.estimator=dreg", "eval.snr_every=1", "eval.snr_repeats=8")  # fmt: skip
+    train.run(cfg, tmp_path)
+    [row] = [r for r in runs.read_metrics(tmp_path) if r.get("epoch") == 1]
+    for half in ("encoder", "decoder"):
+        assert row[f"snr/{half}/snr_median"] > 0 and row[f"snr/{half}/variance"] > 0
+    with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+        overrides = ["evaluators=[gradient_snr]", "gradient_snr.repeats=8", "logger=none"]
+        raw = compose("evaluate", [f"run_dir={tmp_path}", *overrides, "progress=false"])
+    results = evaluate.run(evaluate.to_evaluate_config(raw))
+    snr = results["gradient_snr"]
+    assert snr["repeats"] == 8 and snr["encoder"]["parameters"] > snr["decoder"]["parameters"] > 0

@@ -64,8 +64,17 @@ class EvalConfig:
     test_examples: int | None = None  # None: the whole test split
     rows_per_chunk: int = 5000  # samples x examples per decoder matmul; bounds memory
     figures: bool = True
+    # Gradient SNR (diagnostics.gradient_snr) every snr_every epochs (0: never): snr_repeats
+    # gradients at the epoch's parameters on one fixed minibatch, the first snr_examples training
+    # examples (binarized once); it costs about snr_repeats train steps.
+    snr_every: int = 0
+    snr_repeats: int = 100
+    snr_examples: int = 20
 
     def __post_init__(self):
+        check(self.snr_every >= 0, "eval.snr_every must be >= 0 (0 turns the SNR off)")
+        check(self.snr_repeats >= 2, "eval.snr_repeats must be >= 2 (a variance needs two)")
+        check(self.snr_examples >= 1, "eval.snr_examples must be >= 1")
         check_ks(self.ks, "eval.ks")
         check_ks(self.val_ks, "eval.val_ks")
         check(self.val_every >= 0, "eval.val_every must be >= 0 (0 turns validation off)")

@@ -31,7 +31,7 @@ import jax
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from elbo_lab import evaluators, figures, runs
+from elbo_lab import evaluators, figures, objectives, runs
 from elbo_lab.config import LoggerConfig, plain, to_dataclass
 from elbo_lab.configs import CONFIG_DIR
 from elbo_lab.errors import ConfigError, UserError
@@ -109,10 +109,19 @@ def run(cfg: EvaluateConfig) -> dict:
         "seconds": {},
     }
     done: dict[str, evaluators.EvalResult] = {}
+    objective = loaded.cfg.objective.build(model)
     for i, (name, entry) in enumerate(cfg.evaluators.items()):
         t0 = time.perf_counter()
         ctx = EvalContext(
-            params, model, x, splits, jax.random.fold_in(key, i), dict(done), cfg.progress
+            params,
+            model,
+            x,
+            splits,
+            jax.random.fold_in(key, i),
+            dict(done),
+            cfg.progress,
+            objectives.gradient_fn(objective),
+            objective.init(),
         )
         out = entry.build(model)(ctx)
         if out is not None:

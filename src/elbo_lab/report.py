@@ -15,6 +15,7 @@ paper's layout and orderings, and the figures are views of these two tables.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import tempfile
 import warnings
@@ -60,6 +61,14 @@ COMMON_TRAIN = {"loss", "elbo", "iwae", "kl", "recon", "grad_norm", "ess"}
 COMMON_TRAIN |= {"seconds_per_epoch", "examples_per_s"}
 
 
+def to_dict_defaults(entry) -> dict:
+    """{field: default} of a registry entry's schema (a field without a default: None)."""
+    return {
+        f.name: None if f.default is dataclasses.MISSING else f.default
+        for f in dataclasses.fields(entry)
+    }
+
+
 def run_record(
     source: str,
     config: dict,
@@ -82,7 +91,10 @@ def run_record(
     k = getattr(tc.objective, "k", None)
     timed = epochs[1:] or epochs
     seconds = np.array([r["train/seconds_per_epoch"] for r in epochs], np.float64)
-    variant = {f: v for f, v in full["objective"].items() if f not in ("name", "k")}
+    defaults = to_dict_defaults(tc.objective)
+    variant = {  # the objective's fields other than k that are not at their defaults
+        f: v for f, v in full["objective"].items() if f not in ("name", "k") and v != defaults[f]
+    }
     row = {
         "run_dir": source,
         "data": tc.data.label(),

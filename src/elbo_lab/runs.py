@@ -27,7 +27,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from elbo_lab import provenance
+from elbo_lab import objectives, provenance
 from elbo_lab.checkpoint import UNREADABLE_DIR as UNREADABLE_DIR
 from elbo_lab.checkpoint import Checkpointer
 from elbo_lab.config import TrainConfig, to_dict, to_train_config
@@ -182,11 +182,13 @@ def compared(key: str) -> bool:
 
 def cell_key(config: dict) -> str:
     """What a run computes but for its seed: its config (config.to_dict) without the seed and
-    the keys that do not change results (NOT_COMPARED), as JSON. IWAE k=1 is the ELBO k=1 (the
-    same bound, the same trained model), so both get the ELBO's key."""
+    the keys that do not change results (NOT_COMPARED), as JSON. An objective that is another
+    under a second name (its entry's `same_as()`, e.g. IWAE k=1 is the ELBO k=1: the same
+    bound, the same trained model) gets the other's key."""
+    objective = objectives.REGISTRY.from_config(config["objective"])
+    if hasattr(objective, "same_as"):
+        config = {**config, "objective": objectives.REGISTRY.to_dict(objective.same_as())}
     key = {k: v for k, v in flat(config).items() if compared(k) and k != "seed"}
-    if key["objective.name"] == "iwae" and key.get("objective.k") == 1:
-        key["objective.name"] = "elbo"
     return json.dumps(key, sort_keys=True)
 
 

@@ -26,6 +26,7 @@ from elbo_lab import figures, objectives, provenance, runs
 from elbo_lab.checkpoint import Checkpointer
 from elbo_lab.config import OptimConfig, TrainConfig, to_dict
 from elbo_lab.data import Splits
+from elbo_lab.diagnostics import gradient_snr
 from elbo_lab.errors import ConfigError, UserError
 from elbo_lab.estimators import Ladder
 from elbo_lab.logging import RunLogger
@@ -228,8 +229,8 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
     model, objective, optimizer, steps_per_epoch = build(cfg, splits)
     total_epochs = int(sum(schedule(cfg.optim)[0]))
     run_key = jax.random.key(cfg.seed)
-    train_key, shuffle_key, val_key, test_key = (
-        jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4)
+    train_key, shuffle_key, val_key, test_key, snr_key = (
+        jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4, 5)
     )
     runs.save_config(run_dir, cfg)
     ckpt = Checkpointer(run_dir)
@@ -260,6 +261,8 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
             state, record = epoch_fn(state, epoch, keys, bar, last_good=start_epoch)
             if cfg.eval.val_every and epoch % cfg.eval.val_every == 0:
                 record.update(epoch_fn.validate(state, jax.random.fold_in(val_key, epoch)))
+            if cfg.eval.snr_every and epoch % cfg.eval.snr_every == 0:
+                record.update(epoch_fn.snr(state, jax.random.fold_in(snr_key, epoch)))
             record.update(health(record))
             logger.log(record)
             if epoch % cfg.checkpoint_every == 0 or epoch == total_epochs:
@@ -307,6 +310,8 @@ class EpochRunner:
         self.train_steps = make_train_steps(objective, optimizer, dynamic=splits.dynamic)
         self.lr_at = learning_rate(cfg.optim, steps_per_epoch)
         self.val_ladder = Ladder(model, cfg.eval.val_ks, cfg.eval.rows_per_chunk)
+        self.encoder_keys = model.encoder_keys
+        self.objective_grad = objectives.gradient_fn(objective)
         # Minibatches per dispatch: the largest divisor of the epoch not above steps_per_dispatch,
         # so every dispatch has one shape and compiles once.
         self.spd = max(
@@ -353,6 +358,19 @@ class EpochRunner:
                 "objective=hmc a step size too large (objective.step_size); run the lowered "
                 "setting under a new name"
             )
+
+    def snr(self, state, key) -> dict:
+        """snr/<encoder|decoder>/<statistic>: diagnostics.gradient_snr of the objective at the
+        state's parameters, on the first eval.snr_examples training examples."""
+        k_bin, k_grads = jax.random.split(key)
+        x = self.train_data[: self.cfg.eval.snr_examples]
+        if self.splits.dynamic:
+            x = jax.random.bernoulli(k_bin, x).astype(jnp.float32)
+        keys = jax.random.split(k_grads, self.cfg.eval.snr_repeats)
+        found = gradient_snr(
+            self.objective_grad, state.params, keys, self.encoder_keys, state.obj_state, x
+        )
+        return {f"snr/{half}/{k}": v for half, s in found.items() for k, v in s.items()}
 
     def validate(self, state, key) -> dict:
         summary, _ = self.val_ladder(

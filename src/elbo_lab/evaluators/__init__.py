@@ -32,6 +32,10 @@ class EvalContext(NamedTuple):
     key: jax.Array  # this evaluator's own key
     earlier: dict  # {evaluator key: EvalResult} of the evaluators that ran before this one
     progress: bool
+    # fn(params, key, ostate, x) -> the gradient of the run's own training objective, and the
+    # objective's initial state (objectives.gradient_fn; for the gradient diagnostics)
+    gradient: Any = None
+    objective_state: Any = None
 
 
 class EvalResult(NamedTuple):
@@ -53,7 +57,7 @@ def rms(values) -> float:
 
 
 def _register_builtins() -> None:
-    from elbo_lab.evaluators import ais, bdmc, gaps, ladder, surgery  # noqa: F401
+    from elbo_lab.evaluators import ais, bdmc, gaps, gradient_snr, ladder, surgery  # noqa: F401
 
 
 _register_builtins()

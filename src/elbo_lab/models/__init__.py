@@ -27,6 +27,9 @@ class Model(Protocol):
     x_dim: int
     latent_dim: int
     latent_dims: tuple[int, ...]  # sizes of the stochastic layers, bottom-up (sum: latent_dim)
+    # Top-level keys of the params dict that q's functions read (the encoder's); every other key
+    # is p's (the decoder's and the likelihood's). The gradient diagnostics split by them.
+    encoder_keys: tuple[str, ...]
 
     def init(self, key: jax.Array, x_mean: np.ndarray | None = None) -> Params:
         """Parameters; `x_mean` [x_dim] (the training data's mean) may set the output bias."""

@@ -61,6 +61,7 @@ class ConvVAE:
         self.x_dim = math.prod(self.event_shape)
         self.latent_dim = int(latent_dim)
         self.latent_dims = (self.latent_dim,)
+        self.encoder_keys = ("enc",)
         self.likelihood = likelihood
         height, width, _ = self.event_shape
         per_pixel = likelihood.num_outputs(self.x_dim) // (height * width)

@@ -30,6 +30,7 @@ class LinearGaussian:
     def __init__(self, x_dim: int, latent_dim: int):
         self.x_dim, self.latent_dim = int(x_dim), int(latent_dim)
         self.latent_dims = (self.latent_dim,)
+        self.encoder_keys = ("A", "c", "log_s")
 
     def init(self, key: jax.Array, x_mean: np.ndarray | None = None) -> Params:
         kw, ka = jax.random.split(key)

@@ -71,6 +71,7 @@ class DeepLatentGaussian:
         self.latent_dims = tuple(int(d) for d in latent_dims)
         self.hidden_dims = tuple(tuple(int(w) for w in h) for h in hidden_dims)
         self.latent_dim = sum(self.latent_dims)
+        self.encoder_keys = tuple(f"enc{i}" for i in range(len(self.latent_dims)))
         self.likelihood = likelihood
         self._offsets = np.cumsum((0,) + self.latent_dims)
         below = (self.x_dim,) + self.latent_dims[:-1]

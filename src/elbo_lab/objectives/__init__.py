@@ -20,8 +20,9 @@ from typing import Any, NamedTuple
 import jax
 import jax.numpy as jnp
 
-from elbo_lab.bounds import bound_terms, log_weights
-from elbo_lab.registry import Registry
+from elbo_lab.bounds import bound_terms
+from elbo_lab.objectives.gradients import estimated_log_weights
+from elbo_lab.registry import Registry, check
 
 REGISTRY = Registry("objective")
 
@@ -31,25 +32,44 @@ class Objective(NamedTuple):
     loss: Callable[..., tuple[jax.Array, tuple[dict[str, jax.Array], Any]]]
 
 
-def k_sample_objective(bound: str, *, model, k: int) -> Objective:
-    """A bound of bound_terms ("elbo" or "iwae") with k samples per example; the loss is minus
-    its batch mean, and the metrics hold every term."""
+def bound_objective(name: str, bound: Callable, *, model, k: int, estimator: str) -> Objective:
+    """Maximise `bound` (bounds.py: log weights [k] of one example -> scalar) with k samples per
+    example and the encoder gradient of `estimator` (gradients.py). The loss is minus the batch
+    mean of the bound; the metrics hold it under `name` beside every term of bound_terms."""
+
+    def one(params, key, x):
+        lw = estimated_log_weights(
+            params, key, x, model=model, k=k, estimator=estimator, bound=bound
+        )
+        return bound(lw.log_w), bound_terms(lw)
 
     def loss(params, ostate, key, x):
         keys = jax.random.split(key, x.shape[0])
-        per_example = jax.vmap(
-            lambda kk, xx: bound_terms(log_weights(params, kk, xx, model=model, k=k))
-        )
-        terms = per_example(keys, x)
-        metrics = {name: jnp.mean(v) for name, v in terms.items()}
-        loss_value = -metrics[bound]
-        return loss_value, ({**metrics, "loss": loss_value}, ostate)
+        values, terms = jax.vmap(one, in_axes=(None, 0, 0))(params, keys, x)
+        metrics = {term: jnp.mean(v) for term, v in terms.items()}
+        loss_value = -jnp.mean(values)
+        return loss_value, ({**metrics, name: -loss_value, "loss": loss_value}, ostate)
 
     return Objective(init=lambda: (), loss=loss)
 
 
+def gradient_fn(objective: Objective) -> Callable:
+    """fn(params, key, ostate, x) -> the objective's gradient in params on one minibatch x
+    (what the trainer's update applies; diagnostics.gradient_snr takes it)."""
+
+    def grad(params, key, ostate, x):
+        return jax.grad(lambda p: objective.loss(p, ostate, key, x)[0])(params)
+
+    return grad
+
+
+def check_count(value: int, field: str, what: str = "samples") -> None:
+    """A ConfigError unless `value` (objective.<field>) is a positive integer."""
+    check(value >= 1, f"objective.{field} must be a positive number of {what}, got {value}")
+
+
 def _register_builtins() -> None:
-    from elbo_lab.objectives import elbo, hmc, iwae  # noqa: F401
+    from elbo_lab.objectives import ciwae, elbo, hmc, iwae, miwae, piwae, renyi, rws  # noqa: F401
 
 
 _register_builtins()

@@ -13,37 +13,10 @@ import jax.numpy as jnp
 from elbo_lab import hmc as hmc_lib
 from elbo_lab.bounds import bound_terms, log_weights
 from elbo_lab.objectives import REGISTRY, Objective
+from elbo_lab.objectives.gradients import EncoderOnly
 from elbo_lab.registry import check
 
 ENCODER_BOUNDS = ("elbo", "iwae")  # the bounds the encoder can be trained with
-
-
-class EncoderOnly:
-    """A model whose generative half sees its parameters through stop_gradient.
-
-    q's functions (sample_q, log_q) read only the encoder's parameters and p's functions
-    (log_prior, log_lik, log_joint) only the decoder's, so a bound computed with this model
-    trains the encoder alone, for any model, without naming parameters. Gradients still flow
-    through z into log p(x, z): the reparameterised encoder gradient is unchanged.
-    """
-
-    def __init__(self, model):
-        self.model = model
-
-    def sample_q(self, params, key, x):
-        return self.model.sample_q(params, key, x)
-
-    def log_q(self, params, x, z):
-        return self.model.log_q(params, x, z)
-
-    def log_prior(self, params, z):
-        return self.model.log_prior(jax.lax.stop_gradient(params), z)
-
-    def log_lik(self, params, x, z):
-        return self.model.log_lik(jax.lax.stop_gradient(params), x, z)
-
-    def log_joint(self, params, x, z):
-        return self.model.log_joint(jax.lax.stop_gradient(params), x, z)
 
 
 class Refined(NamedTuple):

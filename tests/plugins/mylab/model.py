@@ -13,6 +13,7 @@ from elbo_lab.models import REGISTRY
 class LinearVAE:
     def __init__(self, x_dim, latent_dim, likelihood):
         self.x_dim, self.latent_dim, self.latent_dims = x_dim, latent_dim, (latent_dim,)
+        self.encoder_keys = ("enc",)
         self.likelihood = likelihood
 
     def init(self, key, x_mean=None):
