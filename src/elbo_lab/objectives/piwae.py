@@ -5,21 +5,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import partial
-from typing import ClassVar
 
 import jax
 import jax.numpy as jnp
 
 from elbo_lab.bounds import bound_terms, iwae_bound, log_weights, miwae_bound
-from elbo_lab.objectives import REGISTRY, Objective, check_count
+from elbo_lab.objectives import REGISTRY, Objective
 from elbo_lab.objectives.elbo import estimator_suffix
-from elbo_lab.objectives.gradients import (
-    ESTIMATORS,
-    DecoderOnly,
-    EncoderOnly,
-    check_estimator,
-    estimated_log_weights,
-)
+from elbo_lab.objectives.gradients import DecoderOnly, EncoderOnly, estimated_log_weights
+from elbo_lab.objectives.iwae import IWAE
+from elbo_lab.objectives.miwae import MIWAE
 
 
 def piwae_objective(*, model, m: int, k: int, estimator: str) -> Objective:
@@ -49,22 +44,16 @@ def piwae_objective(*, model, m: int, k: int, estimator: str) -> Objective:
 
 @REGISTRY.register("piwae")
 @dataclass(frozen=True)
-class PIWAE:
+class PIWAE(MIWAE):
     """Decoder: IWAE with m * k samples; encoder: MIWAE(m, k) on the same samples, its gradient
-    formed by `estimator` (reparam | stl | dreg)."""
-
-    m: int = 8
-    k: int = 8
-    estimator: str = "reparam"
-    estimators: ClassVar[tuple[str, ...]] = ESTIMATORS
-
-    def __post_init__(self):
-        check_count(self.m, "m", "groups")
-        check_count(self.k, "k")
-        check_estimator(self)
+    formed by `estimator` (reparam | stl | dreg). Fields and checks as MIWAE's."""
 
     def build(self, model) -> Objective:
         return piwae_objective(model=model, m=self.m, k=self.k, estimator=self.estimator)
+
+    def same_as(self):
+        """m = 1: both halves train on IWAE-k, i.e. it is IWAE-k."""
+        return IWAE(k=self.k, estimator=self.estimator).same_as() if self.m == 1 else self
 
     def label(self) -> str:
         return f"PIWAE(m={self.m}, k={self.k}{estimator_suffix(self.estimator)})"
