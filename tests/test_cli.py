@@ -274,7 +274,8 @@ def test_wandb_offline_run_holds_the_logged_metrics(tmp_path):
     for key in ("train/elbo", "train/kl", "val/iwae_5", "val/log_px"):
         assert run["summary"][key] == pytest.approx(epoch[key], rel=1e-6)
     assert run["summary"]["test/nll"] == pytest.approx(final["test/nll"], rel=1e-6)
-    assert run["config"]["objective"] == {"name": "elbo", "k": 1} and run["exit_code"] == 0
+    assert run["config"]["objective"] == {"name": "elbo", "k": 1, "estimator": "reparam"}
+    assert run["exit_code"] == 0
     # The per-image test values are a file of the W&B run (`wandb sync` uploads files/).
     saved = list(run_dir.glob(f"wandb/offline-run-*/files/{PER_EXAMPLE_FILE}"))
     assert len(saved) == 1

@@ -243,6 +243,7 @@ def encoder_gradients(entry, params=POOR_Q, repeats=4000, model=MODEL, x=X):
 UNBIASED_DREG = [p for p in ESTIMATED if p.values[1].estimator == "dreg" and p.values[0] != "rws"]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name,entry", UNBIASED_DREG)
 def test_dreg_is_unbiased_its_mean_is_the_plain_gradients(name, entry):
     """Paired over 4,000 keys (same samples for both): the mean of DReG's encoder gradient minus
@@ -270,6 +271,7 @@ def rws_dreg_with_unsquared_weights(params, key):
     return -jnp.mean(value), (terms, ())
 
 
+@pytest.mark.slow
 def test_rws_dreg_has_the_mean_of_the_wake_phi_update_and_its_negative_control_fails():
     """Tucker et al. (2019): DReG's wake-phi estimate has the same mean as the wake-phi update
     (paired over 4,000 keys, 4.5 SE); with unsquared weights it does not (> 6 SE)."""
@@ -296,6 +298,7 @@ def test_stl_and_dreg_stick_the_landing(name, entry):
     assert encoder_gradients(plain, EXACT_Q, repeats=8).std(0).max() > 0.05
 
 
+@pytest.mark.slow
 def test_dreg_is_unbiased_for_two_stochastic_layers():
     """The joint reparameterisation of z = [z1, z2] (gradients.py): on a small two-layer model
     with Bernoulli x, DReG's mean encoder gradient is the plain IWAE-5 one within 4.5 SE over

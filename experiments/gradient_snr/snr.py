@@ -146,7 +146,7 @@ def main(argv=None) -> None:
     c = sub.add_parser("compute")
     c.add_argument("run_dirs", nargs="+")
     c.add_argument("--ks", type=int, nargs="+", default=[1, 3, 10, 30, 100, 300, 1000])
-    c.add_argument("--repeats", type=int, default=100)
+    c.add_argument("--repeats", type=int, default=50)
     c.add_argument("--examples", type=int, default=20)
     c.add_argument("--seed", type=int, default=0)
     c.add_argument("--out", type=Path, required=True)
