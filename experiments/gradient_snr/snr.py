@@ -18,7 +18,6 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -26,7 +25,7 @@ from pathlib import Path
 import jax
 import numpy as np
 
-from elbo_lab import objectives, runs
+from elbo_lab import objectives, provenance, runs
 from elbo_lab.diagnostics import gradient_snr
 
 ESTIMATORS = ("reparam", "stl", "dreg")
@@ -69,12 +68,6 @@ def compute(run_dirs: list[str], ks: list[int], repeats: int, examples: int, see
                 )
         out["checkpoints"].append({"run_dir": run_dir, "epoch": loaded.epoch, "rows": rows})
     return out
-
-
-def code_version() -> str:
-    head = subprocess.run(["git", "rev-parse", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "status", "--porcelain", "src"], capture_output=True, text=True)
-    return head.stdout.strip() + ("+dirty" if dirty.stdout.strip() else "")
 
 
 def slope(ks, values) -> tuple[float, float]:
@@ -156,7 +149,7 @@ def main(argv=None) -> None:
     args = p.parse_args(argv)
     if args.command == "compute":
         result = compute(args.run_dirs, args.ks, args.repeats, args.examples, args.seed)
-        result.update(code=code_version(), command=" ".join(["python", *sys.argv]))
+        result.update(code=provenance.code_version(), command=" ".join(["python", *sys.argv]))
         args.out.parent.mkdir(parents=True, exist_ok=True)
         args.out.write_text(json.dumps(result, indent=1) + "\n")
     else:
