@@ -10,7 +10,7 @@ import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src" / "elbo_lab"
 FLOORS = [
-    ["errors", "registry", "chunking", "distributions", "hmc", "configs", "provenance"],
+    ["errors", "registry", "parallel", "chunking", "distributions", "hmc", "configs", "provenance"],
     ["likelihoods"],
     ["models"],
     ["bounds"],

@@ -249,10 +249,11 @@ def _run_chunks(fn, params, key, x, z, batch: int, desc: str, progress: bool):
     """fn over x [N, X] (and z [N, D]) with chunked_map: log_w, accept, step_size per example."""
     names = ("log_w", "accept", "step_size")
     return chunked_map(
-        lambda k, xb, zb: {n: getattr(fn(params, k, xb, zb), n) for n in names},
+        lambda p, k, xb, zb: {n: getattr(fn(p, k, xb, zb), n) for n in names},
         [x, z],
         min(batch, x.shape[0]),
         key,
+        params=params,
         desc=desc,
         progress=progress,
     )

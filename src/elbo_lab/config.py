@@ -114,12 +114,19 @@ class TrainConfig:
     progress: bool = True
     plugins: list[str] = ()  # modules that register components (imported before validation)
     allow_changes: bool = False  # resume or re-serve despite a changed config or code (recorded)
+    devices: int = 1  # split each minibatch (and the evaluations' examples) over this many devices
 
     def __post_init__(self):
         check(self.seed >= 0, f"seed must be a non-negative integer, got {self.seed}")
         check(self.batch_size >= 1, f"batch_size must be >= 1, got {self.batch_size}")
         check(self.steps_per_dispatch >= 1, "steps_per_dispatch must be >= 1")
         check(self.checkpoint_every >= 1, "checkpoint_every must be >= 1 (epochs)")
+        check(self.devices >= 1, f"devices must be >= 1, got {self.devices}")
+        check(
+            self.batch_size % self.devices == 0,
+            f"batch_size={self.batch_size} does not split over devices={self.devices}: use a "
+            f"batch size that is a multiple of {self.devices}",
+        )
 
 
 def to_dataclass(raw: dict, schema: type):

@@ -122,10 +122,11 @@ class Ladder:
             return kept
 
         per = chunked_map(
-            lambda key, xb: self._fn(params, key, xb),
+            self._fn,
             [np.asarray(x, np.float32)],
             self.batch,
             key,
+            params=params,
             post=post,
             desc=desc,
             progress=progress,

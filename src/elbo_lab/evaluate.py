@@ -31,7 +31,7 @@ import jax
 import numpy as np
 from omegaconf import DictConfig, OmegaConf
 
-from elbo_lab import evaluators, figures, objectives, runs
+from elbo_lab import evaluators, figures, objectives, parallel, runs
 from elbo_lab.config import LoggerConfig, plain, to_dataclass
 from elbo_lab.configs import CONFIG_DIR
 from elbo_lab.errors import ConfigError, UserError
@@ -56,12 +56,14 @@ class EvaluateConfig:
     evaluators: dict[str, Any] = field(default_factory=dict)  # key -> entry, in running order
     logger: LoggerConfig = field(default_factory=LoggerConfig)
     plugins: list[str] = ()
+    devices: int = 1  # split the examples over this many devices (elbo_lab.parallel)
 
     def __post_init__(self):
         check(self.run_dir is not None, "run_dir is required: elbo-lab-eval run_dir=<a run folder>")
         check(Path(self.run_dir).is_dir(), f"run_dir {self.run_dir!r} is not a folder")
         check(self.split in SPLITS, f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
         check(self.examples is None or self.examples >= 1, "examples must be >= 1 (or null)")
+        check(self.devices >= 1, f"devices must be >= 1, got {self.devices}")
 
 
 def to_evaluate_config(cfg: DictConfig | dict) -> EvaluateConfig:
@@ -87,8 +89,16 @@ def to_evaluate_config(cfg: DictConfig | dict) -> EvaluateConfig:
 def run(cfg: EvaluateConfig) -> dict:
     """Evaluate the run in cfg.run_dir; write JSON, per-example arrays, Markdown and the figure;
     return the results."""
+    parallel.request_cpu_devices(cfg.devices)
+    with parallel.data_parallel(cfg.devices):
+        return evaluate_run(cfg)
+
+
+def evaluate_run(cfg: EvaluateConfig) -> dict:
+    """run()'s work, within the configured devices."""
     loaded = runs.load_run(cfg.run_dir, cfg.epoch, data_root=cfg.data_root)
-    model, params, splits = loaded.model, loaded.params, loaded.splits
+    model, splits = loaded.model, loaded.splits
+    params = parallel.replicate(loaded.params)
     key = jax.random.key(cfg.seed)
     x = getattr(splits, cfg.split)
     if cfg.split == "train" and splits.dynamic:

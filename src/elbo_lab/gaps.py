@@ -167,10 +167,11 @@ def inference_gaps(
         eval_samples=eval_samples,
     )
     per = chunked_map(
-        lambda k, xb: fit_and_evaluate(params, k, xb, lr, **settings),
+        lambda p, k, xb: fit_and_evaluate(p, k, xb, lr, **settings),
         [np.asarray(x, np.float32)],
         min(examples_per_chunk, x.shape[0]),
         key,
+        params=params,
         post=lambda out: {name: np.asarray(v, np.float64) for name, v in out.items()},
     )
     per["log_px"] = np.asarray(log_px, np.float64)

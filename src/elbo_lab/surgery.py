@@ -90,21 +90,23 @@ def elbo_surgery(
     x = np.asarray(x, np.float32)
     n = x.shape[0]
     components_per_chunk = min(components_per_chunk, n)
-    enc = jax.jit(jax.vmap(lambda xx: model.q_bottom(params, xx)))
     chunk = min(examples_per_chunk, n)
 
-    def bottom(xb):
-        m, s = enc(xb)
+    @jax.jit
+    def bottom(params, _, xb):
+        m, s = jax.vmap(lambda xx: model.q_bottom(params, xx))(xb)
         return {"mean": m, "log_std": jnp.broadcast_to(s, m.shape)}
 
-    q1 = chunked_map(bottom, [x], chunk)
+    q1 = chunked_map(bottom, [x], chunk, params=params)
     mean = jnp.asarray(pad_components(q1["mean"], components_per_chunk))
     log_std = jnp.asarray(pad_components(q1["log_std"], components_per_chunk))
     mixture = make_mixture_log_density(n, components_per_chunk=components_per_chunk)
     d1 = mean.shape[1]
 
     @jax.jit
-    def terms(key, xb):
+    def terms(shared, key, xb):
+        params, mean, log_std = shared
+
         def one(key, xx):
             def sample(k):
                 z, log_q, _ = model.sample_q(params, k, xx)
@@ -119,10 +121,11 @@ def elbo_surgery(
 
     names = ("avg_kl", "mi", "marg_kl")
     per = chunked_map(
-        lambda k, xb: dict(zip(names, terms(k, xb), strict=True)),
+        lambda shared, k, xb: dict(zip(names, terms(shared, k, xb), strict=True)),
         [x],
         chunk,
         key,
+        params=(params, mean, log_std),
         post=lambda out: {name: np.asarray(v, np.float64) for name, v in out.items()},
     )
     return {name: v.ravel() for name, v in per.items()}

@@ -22,7 +22,7 @@ import numpy as np
 import optax
 from tqdm.auto import tqdm
 
-from elbo_lab import figures, objectives, provenance, runs
+from elbo_lab import figures, objectives, parallel, provenance, runs
 from elbo_lab.checkpoint import Checkpointer
 from elbo_lab.config import OptimConfig, TrainConfig, to_dict
 from elbo_lab.data import Splits
@@ -66,10 +66,12 @@ def make_train_steps(objective: objectives.Objective, optimizer, *, dynamic: boo
     """A jitted fn(state, data [N, X], idx [S, B], train_key) -> (state, metrics).
 
     Runs S updates in one lax.scan; minibatch i is data[idx[i]], binarized afresh when `dynamic`.
-    `metrics` are the means over the S updates. The state's buffers are donated.
+    `metrics` are the means over the S updates. The state's buffers are donated. Under
+    parallel.data_parallel, each minibatch is split over the devices (state and data replicated).
     """
 
     def update(state: TrainState, x_probs: jax.Array, key: jax.Array):
+        x_probs = parallel.constrain(x_probs)
         k_bin, k_obj = jax.random.split(key)
         x = jax.random.bernoulli(k_bin, x_probs).astype(jnp.float32) if dynamic else x_probs
         grad_fn = jax.value_and_grad(objective.loss, has_aux=True)
@@ -141,8 +143,9 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     changes = config_changes(cfg, run_dir)
     if runs.is_finished(run_dir):
         return serve_finished(cfg, run_dir, changes)
+    parallel.request_cpu_devices(cfg.devices)
     splits = load_data(cfg)  # before anything is written: bad data leaves no run folder behind
-    with runs.RunLock(run_dir):
+    with runs.RunLock(run_dir), parallel.data_parallel(cfg.devices):
         prov = runs.Provenance(run_dir)
         if changes:
             prov.record_change("resumed with a changed config (allow_changes=true)", changes)
@@ -234,11 +237,12 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
     )
     runs.save_config(run_dir, cfg)
     ckpt = Checkpointer(run_dir)
-    state = init_state(cfg, model, objective, optimizer, splits)
+    state = parallel.replicate(init_state(cfg, model, objective, optimizer, splits))
     start_epoch = 0
     restored = ckpt.restore_latest(state)
     if restored is not None:
         start_epoch, state, _ = restored
+        state = parallel.replicate(state)
         session["resumed_from_epoch"] = start_epoch  # provenance.json, when the session ends
         print(f"resuming {run_dir} from its epoch-{start_epoch} checkpoint", file=sys.stderr)
     logger = RunLogger.from_config(
@@ -306,7 +310,7 @@ class EpochRunner:
 
     def __init__(self, cfg, splits, objective, optimizer, steps_per_epoch, model):
         self.cfg, self.splits, self.steps_per_epoch = cfg, splits, steps_per_epoch
-        self.train_data = jnp.asarray(splits.train)
+        self.train_data = parallel.replicate(jnp.asarray(splits.train))
         self.train_steps = make_train_steps(objective, optimizer, dynamic=splits.dynamic)
         self.lr_at = learning_rate(cfg.optim, steps_per_epoch)
         self.val_ladder = Ladder(model, cfg.eval.val_ks, cfg.eval.rows_per_chunk)
@@ -330,7 +334,8 @@ class EpochRunner:
         t0, sums, weight = time.perf_counter(), {}, 0
         for s in range(0, self.steps_per_epoch, self.spd):
             chunk = idx[s : s + self.spd]
-            state, metrics = self.train_steps(state, self.train_data, jnp.asarray(chunk), train_key)
+            chunk = parallel.shard(jnp.asarray(chunk), axis=1)
+            state, metrics = self.train_steps(state, self.train_data, chunk, train_key)
             metrics = jax.device_get(metrics)
             self.check_finite(metrics, epoch, last_good)
             n = len(chunk)
