@@ -9,8 +9,15 @@ import time
 from pathlib import Path
 
 import jax
+import jax.extend as jex
 import jax.numpy as jnp
 import numpy as np
+
+from elbo_lab import objectives, parallel
+from elbo_lab.config import OptimConfig
+from elbo_lab.likelihoods.bernoulli import Bernoulli
+from elbo_lab.models.mlp import MLPModel
+from elbo_lab.train import TrainState, make_optimizer, make_train_steps
 
 RESULTS = Path(__file__).parent / "results"
 
@@ -31,6 +38,39 @@ def matmul_gflops(n: int = 2048, repeats: int = 10) -> float:
     f = jax.jit(lambda a: a @ a)
     f(a).block_until_ready()
     return 2 * n**3 / median_seconds(lambda: f(a).block_until_ready(), repeats) / 1e9
+
+
+def xla_flops(fn, *args) -> float:
+    """FLOPs of fn(*args) as XLA counts them (compiled cost analysis), loops included.
+
+    XLA's cost analysis counts a loop's body once, whatever its trip count; so each lax.scan
+    (lax.map, and fori_loop with static bounds, lower to it) is counted again on its own body
+    and multiplied by its length: F(j) = C(j) + sum over the outermost scans s in j of
+    (length_s * F(body_s) - C(body_s)), where C is the cost analysis of one compiled jaxpr.
+    """
+    return _flops(jax.make_jaxpr(fn)(*args))
+
+
+def _cost(closed) -> float:
+    specs = [jax.ShapeDtypeStruct(v.aval.shape, v.aval.dtype) for v in closed.jaxpr.invars]
+    compiled = jax.jit(jex.core.jaxpr_as_fun(closed)).lower(*specs).compile()
+    return float(compiled.cost_analysis().get("flops", 0.0))
+
+
+def _flops(closed) -> float:
+    return _cost(closed) + sum(
+        length * _flops(body) - _cost(body) for length, body in _outer_scans(closed.jaxpr)
+    )
+
+
+def _outer_scans(jaxpr):
+    """(length, body) of the scans in jaxpr not inside another scan (through jit and the like)."""
+    for eqn in jaxpr.eqns:
+        if eqn.primitive.name == "scan":
+            yield eqn.params["length"], eqn.params["jaxpr"]
+            continue
+        for sub in jex.core.jaxprs_in_params(eqn.params):
+            yield from _outer_scans(sub)
 
 
 def write(name: str, payload: dict) -> Path:
@@ -54,31 +94,51 @@ def write(name: str, payload: dict) -> Path:
     return path
 
 
-def seconds_per_train_step(objective: str, hyper: dict, batch: int, steps: int, repeats: int):
-    """Median seconds of one update of the trainer's own jitted scan (train.make_train_steps) for
-    burda_1l with `objective` (its hyper-parameters in `hyper`) on random MNIST-shaped data (the
-    cost does not depend on pixel values), `steps` updates per timed dispatch."""
-    from elbo_lab import objectives
-    from elbo_lab.config import OptimConfig
-    from elbo_lab.likelihoods.bernoulli import Bernoulli
-    from elbo_lab.models.mlp import MLPModel
-    from elbo_lab.train import TrainState, make_optimizer, make_train_steps
+MODELS = {
+    "burda_1l": MLPModel(),
+    "burda_2l": MLPModel(latent_dims=(100, 50), hidden_dims=((200, 200), (100, 100))),
+}
+N_DATA = 4096
 
-    model = MLPModel().build((28, 28, 1), Bernoulli())  # burda_1l
-    rng = np.random.default_rng(0)
-    data = jnp.asarray(rng.uniform(size=(4096, 784)).astype(np.float32))
-    params = model.init(jax.random.key(0), np.asarray(data).mean(0))
-    optimizer = make_optimizer(OptimConfig(name="adam", epochs=1), steps_per_epoch=1000)
-    obj = objectives.REGISTRY.get(objective)(**hyper).build(model)
-    train_steps = make_train_steps(obj, optimizer, dynamic=True)
-    state = TrainState(params, optimizer.init(params), obj.init(), jnp.zeros((), jnp.int32))
-    idx = jnp.asarray(rng.integers(0, 4096, size=(steps, batch)))
-    key = jax.random.key(1)
-    holder = [state]
 
-    def go():
-        holder[0], m = train_steps(holder[0], data, idx, key)
+class TrainStep:
+    """The trainer's own scanned update (train.make_train_steps) of `objective` (its
+    hyper-parameters in `hyper`) on `steps` minibatches of `batch` per go() (which blocks), on
+    random MNIST-shaped data (the cost does not depend on pixel values): binarized afresh each
+    step when `dynamic`, else already 0/1. With devices > 1, compiled for that many devices
+    (elbo_lab.parallel), each minibatch split over them."""
+
+    def __init__(
+        self, objective, hyper, batch, steps, *, model="burda_1l", dynamic=True, devices=1
+    ):
+        with parallel.data_parallel(devices):
+            self.model = MODELS[model].build((28, 28, 1), Bernoulli())
+            rng = np.random.default_rng(0)
+            probs = rng.uniform(size=(N_DATA, 784)).astype(np.float32)
+            data = jnp.asarray(probs if dynamic else (probs > 0.5).astype(np.float32))
+            self.data = parallel.replicate(data)
+            self.params = self.model.init(jax.random.key(0), probs.mean(0))
+            self.optimizer = make_optimizer(OptimConfig(name="adam", epochs=1), 1000)
+            obj = objectives.REGISTRY.get(objective)(**hyper).build(self.model)
+            self.train_steps = make_train_steps(obj, self.optimizer, dynamic=dynamic)
+            p = jax.tree.map(jnp.array, self.params)  # a copy: the step donates its state
+            state = TrainState(p, self.optimizer.init(p), obj.init(), jnp.zeros((), jnp.int32))
+            self.state = parallel.replicate(state)
+            idx = jnp.asarray(rng.integers(0, N_DATA, size=(steps, batch)))
+            self.idx = parallel.shard(idx, axis=1)
+            self.key = jax.random.key(1)
+            self.go()  # compile (and, for hmc, let the step size adapt away from its start)
+
+    def go(self) -> None:
+        self.state, m = self.train_steps(self.state, self.data, self.idx, self.key)
         jax.block_until_ready(m)
 
-    go()  # compile (and, for hmc, let the step size adapt away from its start)
-    return median_seconds(go, repeats) / steps
+    def flops_per_step(self) -> float:
+        """XLA's count for one update (a scan of length 1 is the body, counted once)."""
+        lowered = self.train_steps.lower(self.state, self.data, self.idx[:1], self.key)
+        return float(lowered.compile().cost_analysis()["flops"])
+
+
+def seconds_per_train_step(objective: str, hyper: dict, batch: int, steps: int, repeats: int):
+    """Median seconds of one update of TrainStep(objective, hyper, batch, steps) (burda_1l)."""
+    return median_seconds(TrainStep(objective, hyper, batch, steps).go, repeats) / steps
