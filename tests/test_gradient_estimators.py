@@ -44,6 +44,9 @@ def cases():
 
 
 CASES = cases()
+# Entries whose bound is log p(x) when q = p(z | x) (all but flows such as hvae, whose leapfrog
+# and tempering leave a gap there; tests/test_hvae.py checks it against its exact expectation).
+EXACT_CASES = [c for c in CASES if getattr(c.values[1], "exact_at_posterior", True)]
 MODEL, PARAMS = orthogonal_model()
 EXACT_Q = MODEL.exact_posterior_q_params(PARAMS)
 # An imperfect q: means shrunk towards 0 and scales too wide, so every bound has a clear gap.
@@ -94,13 +97,13 @@ def assert_zero_mean(diff: np.ndarray, sds: float = 4.5):
 def test_every_objective_and_estimator_is_covered():
     """The registry offers at least the issue's zoo; each bound entry offers all three."""
     names = {p.values[0] for p in CASES}
-    assert {"elbo", "iwae", "renyi", "miwae", "ciwae", "piwae", "rws", "hmc"} <= names
+    assert {"elbo", "iwae", "renyi", "miwae", "ciwae", "piwae", "rws", "hmc", "hvae"} <= names
     for name in ("elbo", "iwae", "renyi", "miwae", "ciwae", "piwae"):
         assert REGISTRY.get(name).estimators == ("reparam", "stl", "dreg")
     assert REGISTRY.get("rws").estimators == ("wake", "dreg")
 
 
-@pytest.mark.parametrize("name,entry", CASES)
+@pytest.mark.parametrize("name,entry", EXACT_CASES)
 def test_every_bound_is_log_px_at_the_exact_posterior(name, entry):
     """q = p(z | x) makes every log weight log p(x), so every bound logged equals log p(x)
     (float32 sums of ~10 terms of size ~10: 2e-3 nats)."""
@@ -178,7 +181,7 @@ def decoder_reference(name, entry):
     return dataclasses.replace(entry, estimator="reparam")
 
 
-ESTIMATED = [p for p in CASES if p.values[0] != "hmc"]
+ESTIMATED = [p for p in CASES if hasattr(p.values[1], "estimators")]  # not hmc, hvae
 
 
 @pytest.mark.parametrize("name,entry", ESTIMATED)
@@ -224,7 +227,7 @@ def exact_log_px_gradient() -> np.ndarray:
     return np.concatenate([np.asarray(g[n], np.float64).reshape(-1) for n in DECODER])
 
 
-@pytest.mark.parametrize("name,entry", CASES)
+@pytest.mark.parametrize("name,entry", EXACT_CASES)
 def test_at_the_exact_posterior_the_decoder_gradient_is_unbiased_for_grad_log_px(name, entry):
     """With q = p(z | x) every sample is a posterior draw (HMC keeps it one), so the decoder's
     gradient estimates d log p(x) / d theta without bias (Fisher's identity), for every

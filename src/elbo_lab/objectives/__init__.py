@@ -69,7 +69,17 @@ def check_count(value: int, field: str, what: str = "samples") -> None:
 
 
 def _register_builtins() -> None:
-    from elbo_lab.objectives import ciwae, elbo, hmc, iwae, miwae, piwae, renyi, rws  # noqa: F401
+    from elbo_lab.objectives import (  # noqa: F401
+        ciwae,
+        elbo,
+        hmc,
+        hvae,
+        iwae,
+        miwae,
+        piwae,
+        renyi,
+        rws,
+    )
 
 
 _register_builtins()
