@@ -19,11 +19,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
-from test_gradient_estimators import EXACT_Q, MODEL, POOR_Q, X, flat, repeated
+from test_gradient_estimators import EXACT_Q, MODEL, POOR_Q, X, flat, repeated, repeated_loss
 from test_objectives import Z_DIM
 
 from elbo_lab.errors import ConfigError
-from elbo_lab.objectives import REGISTRY
+from elbo_lab.objectives import REGISTRY, hvae
 from elbo_lab.objectives.hvae import HVAE, flow, tempering
 
 ENTRY = HVAE(k=1, num_steps=3, step_size=0.2, beta0=0.5)
@@ -89,6 +89,23 @@ def test_the_gradient_of_every_parameter_is_the_gradient_of_the_exact_bound():
     want = flat(jax.tree.map(lambda g: g[None], jax.grad(batch_exact)(POOR_Q)), names)[0]
     mean, se = got.mean(0), got.std(0, ddof=1) / math.sqrt(len(got))
     assert np.all(np.abs(mean - want) < 4.5 * se + 1e-3), (mean - want, se)
+
+
+def test_negative_control_a_flow_that_hides_its_decoder_dependence_fails(monkeypatch):
+    """The same test on a variant whose leapfrog steps see the parameters through a
+    stop_gradient (the decoder then learns only from log p(x, z_K) at the end): its mean
+    gradient misses the closed form's by more than the tolerance."""
+    original = hvae.flow
+    monkeypatch.setattr(
+        hvae, "flow", lambda params, *a, **kw: original(jax.lax.stop_gradient(params), *a, **kw)
+    )
+    obj = ENTRY.build(MODEL)
+    grads = repeated_loss(lambda p, k: obj.loss(p, (), k, X), POOR_Q, 2000)
+    names = sorted(POOR_Q)
+    got = -flat(grads, names)
+    want = flat(jax.tree.map(lambda g: g[None], jax.grad(batch_exact)(POOR_Q)), names)[0]
+    mean, se = got.mean(0), got.std(0, ddof=1) / math.sqrt(len(got))
+    assert np.any(np.abs(mean - want) > 4.5 * se + 1e-3)
 
 
 def test_without_steps_and_tempering_it_is_the_elbo():
