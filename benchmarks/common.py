@@ -13,7 +13,7 @@ import jax.extend as jex
 import jax.numpy as jnp
 import numpy as np
 
-from elbo_lab import objectives, parallel
+from elbo_lab import objectives, parallel, provenance
 from elbo_lab.config import OptimConfig
 from elbo_lab.likelihoods.bernoulli import Bernoulli
 from elbo_lab.models.mlp import MLPModel
@@ -87,6 +87,7 @@ def write(name: str, payload: dict) -> Path:
             "backend": jax.default_backend(),
         },
         "date": time.strftime("%Y-%m-%d %H:%M:%S"),
+        "code": provenance.code_version(),  # git commit, dirty flag, hash of the diff
         **payload,
     }
     path = RESULTS / f"{name}.json"

@@ -23,8 +23,8 @@ import time
 import numpy as np
 from common import write
 
-LADDER_NS = (1000, 4000, 16000)
-AIS_NS = (100, 400, 1600)
+LADDER_NS = (500, 1500, 4500)
+AIS_NS = (100, 300, 900)
 AIS = {"num_temps": 50, "chains": 16, "num_leapfrog": 5, "examples_per_chunk": 25}
 
 
