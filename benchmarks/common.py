@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import resource
 import time
 from pathlib import Path
 
@@ -20,6 +21,16 @@ from elbo_lab.models.mlp import MLPModel
 from elbo_lab.train import TrainState, make_optimizer, make_train_steps
 
 RESULTS = Path(__file__).parent / "results"
+
+
+def maxrss_mb() -> float:
+    """The process's peak resident set so far (ru_maxrss; Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def steps_per_call(batch: int, k: int) -> int:
+    """Minibatches per timed dispatch: ~2 GFLOP of burda_1l IWAE-k work, at least 20."""
+    return max(20, int(2e9 / (6 * batch * (216_800 + 206_800 * k))))
 
 
 def median_seconds(fn, repeats: int) -> float:
@@ -135,9 +146,8 @@ class TrainStep:
         jax.block_until_ready(m)
 
     def flops_per_step(self) -> float:
-        """XLA's count for one update (a scan of length 1 is the body, counted once)."""
-        lowered = self.train_steps.lower(self.state, self.data, self.idx[:1], self.key)
-        return float(lowered.compile().cost_analysis()["flops"])
+        """XLA's count for one update, the objective's own loops (HMC, a flow) included."""
+        return xla_flops(self.train_steps, self.state, self.data, self.idx[:1], self.key)
 
 
 def seconds_per_train_step(objective: str, hyper: dict, batch: int, steps: int, repeats: int):

@@ -19,7 +19,7 @@ import argparse  # noqa: E402
 
 import jax  # noqa: E402
 import numpy as np  # noqa: E402
-from common import MODELS, TrainStep, median_seconds, write  # noqa: E402
+from common import MODELS, TrainStep, median_seconds, steps_per_call, write  # noqa: E402
 
 from elbo_lab import parallel  # noqa: E402
 from elbo_lab.estimators import Ladder  # noqa: E402
@@ -45,7 +45,7 @@ def main() -> None:
     assert len(jax.devices()) >= 2, jax.devices()
     rows = []
     for batch, k in ((20, 1), (20, 5), (100, 5), (100, 50)):
-        steps = max(20, int(2e9 / (6 * batch * (216_800 + 206_800 * k))))
+        steps = steps_per_call(batch, k)
         runs = {d: TrainStep("iwae", {"k": k}, batch, steps, devices=d) for d in (1, 2)}
         times = {d: [] for d in runs}
         for _ in range(args.rounds):

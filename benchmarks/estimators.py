@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 import time
 
 import jax
 import jax.numpy as jnp
-from common import matmul_gflops, write, xla_flops
+from common import matmul_gflops, maxrss_mb, write, xla_flops
 
 from elbo_lab import ais, data, estimators
 from elbo_lab.likelihoods.bernoulli import Bernoulli
@@ -85,10 +84,6 @@ def bench_ais(model, params, x, *, temps, chains, leapfrog, per_call) -> dict:
         "xla_flops_per_image": flops,
         "gflops": flops / per / 1e9,
     }
-
-
-def maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def main() -> None:

@@ -15,21 +15,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import resource
 import subprocess
 import sys
 import time
 
 import numpy as np
-from common import write
+from common import maxrss_mb, write
 
 LADDER_NS = (500, 1500, 4500)
 AIS_NS = (100, 300, 900)
 AIS = {"num_temps": 50, "chains": 16, "num_leapfrog": 5, "examples_per_chunk": 25}
-
-
-def maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
 
 
 def one(evaluator: str, n: int) -> dict:

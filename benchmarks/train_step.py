@@ -24,17 +24,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import resource
 
 import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from common import MODELS, TrainStep, matmul_gflops, median_seconds, write
-
-
-def maxrss_mb() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # Linux: kilobytes
+from common import (
+    MODELS,
+    TrainStep,
+    matmul_gflops,
+    maxrss_mb,
+    median_seconds,
+    steps_per_call,
+    write,
+)
 
 
 def adam_seconds(step: TrainStep, repeats: int) -> float:
@@ -111,7 +114,7 @@ def profile(name: str, batch: int, k: int, steps: int, repeats: int, base: Train
 def bench_cell(name: str, batch: int, k: int, args, roof: float) -> dict:
     import torch_reference as ref
 
-    steps = max(20, int(2e9 / (6 * batch * (216_800 + 206_800 * k))))  # ~2 GFLOP per call
+    steps = steps_per_call(batch, k)
     jx = TrainStep("iwae", {"k": k}, batch, steps, model=name)
     flops = jx.flops_per_step()
     check = ref.max_log_weight_difference(jx.model, jx.params, np.asarray(jx.data))

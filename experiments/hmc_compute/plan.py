@@ -20,7 +20,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parents[1] / "benchmarks"))
 
 import jax  # noqa: E402
-from common import TrainStep, xla_flops  # noqa: E402
+from common import TrainStep  # noqa: E402
 
 # (label, objective, fields): the methods compared
 METHODS = [
@@ -41,8 +41,7 @@ BATCH, STEPS_PER_EPOCH = 20, 2980  # MNIST: 59,600 training images
 
 
 def flops_per_step(objective: str, fields: dict) -> float:
-    step = TrainStep(objective, fields, BATCH, 1)
-    return xla_flops(step.train_steps, step.state, step.data, step.idx, step.key)
+    return TrainStep(objective, fields, BATCH, 1).flops_per_step()
 
 
 def main() -> None:
