@@ -11,6 +11,7 @@ the control that the comparison can fail).
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 import textwrap
@@ -121,24 +122,72 @@ def test_a_batch_that_does_not_split_over_the_devices_exits_2(tmp_path):
     assert "Traceback" not in p.stderr
 
 
-@pytest.mark.slow
-def test_a_two_device_run_gives_the_one_device_run_s_test_numbers(tmp_path):
-    """The command a user runs, devices=2 (no XLA_FLAGS: elbo-lab asks JAX for two CPU
-    devices) against devices=1: one epoch of 96 minibatches, validation and test ladders."""
-    found = {}
-    for devices in (1, 2):
-        out = tmp_path / f"d{devices}"
-        p = elbo_lab(*FAST, "optim.epochs=1", f"devices={devices}", f"out_root={out}", cwd=tmp_path)
-        assert p.returncode == 0, p.stderr[-3000:]
-        (run,) = Path(out).glob("default/*")
-        found[devices] = (
-            json.loads((run / "results.json").read_text()),
-            np.load(run / "test_per_example.npz")["log_px"],
-            [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][0],
-        )
-    (r1, px1, m1), (r2, px2, m2) = found[1], found[2]
+def numbers(out: Path) -> tuple[dict, np.ndarray, dict]:
+    """(results.json, per-image test log p(x), first metrics record) of the one run under out."""
+    (run,) = Path(out).glob("default/*")
+    return (
+        json.loads((run / "results.json").read_text()),
+        np.load(run / "test_per_example.npz")["log_px"],
+        [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()][0],
+    )
+
+
+def assert_same_numbers(a: tuple, b: tuple) -> None:
+    (r1, px1, m1), (r2, px2, m2) = a, b
     np.testing.assert_allclose(px2, px1, rtol=0, atol=TOL)
     for key in ("test/log_px", "test/elbo", "test/kl"):
         assert abs(r2[key] - r1[key]) < TOL, key
     for key in ("train/loss", "val/elbo", "val/iwae_5"):
         assert abs(m2[key] - m1[key]) < TOL, key
+
+
+@pytest.fixture(scope="module")
+def one_device_run(tmp_path_factory) -> tuple:
+    out = tmp_path_factory.mktemp("d1")
+    p = elbo_lab(*FAST, "optim.epochs=1", "devices=1", f"out_root={out}", cwd=out)
+    assert p.returncode == 0, p.stderr[-3000:]
+    return numbers(out)
+
+
+@pytest.mark.slow
+def test_a_two_device_run_gives_the_one_device_run_s_test_numbers(tmp_path, one_device_run):
+    """The command a user runs, devices=2 (no XLA_FLAGS: elbo-lab asks JAX for two CPU
+    devices) against devices=1: one epoch of 96 minibatches, validation and test ladders."""
+    p = elbo_lab(*FAST, "optim.epochs=1", "devices=2", f"out_root={tmp_path}", cwd=tmp_path)
+    assert p.returncode == 0, p.stderr[-3000:]
+    assert_same_numbers(one_device_run, numbers(tmp_path))
+
+
+def slurm_step(args: list[str], cwd: Path) -> list[tuple[int, str]]:
+    """`elbo-lab *args` as two tasks of one SLURM step on this host would run it, with the
+    variables srun sets, which jax.distributed reads (its coordinator on the first node,
+    127.0.0.1); (exit code, stderr) of each task."""
+    exe = Path(sys.executable).with_name("elbo-lab")
+    step = {"SLURM_JOB_ID": str(os.getpid()), "SLURM_STEP_NODELIST": "127.0.0.1"}
+    step["SLURM_NTASKS"] = "2"
+    procs, logs = [], [cwd / f"task{i}.log" for i in range(2)]
+    for i, log in enumerate(logs):
+        task = {**env(), **step, "SLURM_PROCID": str(i), "SLURM_LOCALID": str(i)}
+        with log.open("w") as f:  # files, not pipes: a full pipe would stall the other task
+            procs.append(subprocess.Popen([str(exe), *args], cwd=cwd, env=task, stderr=f))
+    return [(p.wait(timeout=600), log.read_text()) for p, log in zip(procs, logs, strict=True)]
+
+
+@pytest.mark.slow
+def test_a_two_host_run_gives_the_one_device_run_s_numbers_and_resumes(tmp_path, one_device_run):
+    """distributed=true: two processes (one CPU device each) under a simulated SLURM step train
+    one model (and log the gradient SNR); process 0 alone writes the run folder. Then the
+    finished run's results are removed and the same command run again: both processes restore
+    the final checkpoint (orbax, multi-process) and redo the test evaluation, with the same
+    numbers."""
+    args = [*FAST, "optim.epochs=1", "distributed=true", "devices=2", "eval.snr_every=1"]
+    args.append(f"out_root={tmp_path}")
+    for attempt in ("fresh", "resumed"):
+        for code, stderr in slurm_step(args, tmp_path):
+            assert code == 0, f"{attempt}: {stderr[-3000:]}"
+        assert_same_numbers(one_device_run, numbers(tmp_path))
+        (run,) = tmp_path.glob("default/*")
+        lines = (run / "metrics.jsonl").read_text().splitlines()
+        assert len(lines) == 2, lines  # epoch 1 and the test record: one writer
+        for name in ("done.json", "results.json", "test_per_example.npz"):
+            (run / name).unlink()

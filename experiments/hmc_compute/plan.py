@@ -1,17 +1,19 @@
 """Compute-matched training budgets for issue 17 (when does HMC beat the ELBO?).
 
     python experiments/hmc_compute/plan.py     # -> experiments/hmc_compute/plan.json
+    python experiments/hmc_compute/plan.py --overrides 40   # one line of overrides per method
 
 Each method's train step (burda_1l, batch 20, the trainer's own jitted update) is counted in
 FLOPs by XLA, loops included (benchmarks/common.xla_flops: the HMC chain's transitions and
 leapfrog steps, the HVAE's flow). A budget of B "ELBO-epochs" is B times the FLOPs of one epoch
 of ELBO k=1 training; a method gets round(B * flops(ELBO k=1) / flops(method)) epochs (at least
 1). plan.json holds each method's FLOPs per step, its ratio to the ELBO's and its epochs at every
-budget: the sweep's input (run.sh).
+budget: the sweep's input (run.sh reads the override lines of `--overrides BUDGET`).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from pathlib import Path
@@ -44,7 +46,28 @@ def flops_per_step(objective: str, fields: dict) -> float:
     return TrainStep(objective, fields, BATCH, 1).flops_per_step()
 
 
+def overrides(budget: int) -> list[str]:
+    """The elbo-lab overrides of every method at `budget` ELBO-epochs, from plan.json."""
+    plan = json.loads((HERE / "plan.json").read_text())
+    if budget not in plan["budgets_elbo_epochs"]:
+        raise SystemExit(f"budget {budget} is not planned: {plan['budgets_elbo_epochs']}")
+    return [
+        " ".join(
+            [f"objective={m['objective']}"]
+            + [f"objective.{k}={v}" for k, v in m["fields"].items()]
+            + [f"optim.epochs={m['epochs'][str(budget)]}"]
+        )
+        for m in plan["methods"]
+    ]
+
+
 def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--overrides", type=int, metavar="BUDGET")
+    args = parser.parse_args()
+    if args.overrides is not None:
+        print("\n".join(overrides(args.overrides)))
+        return
     rows = []
     for label, objective, fields in METHODS:
         rows.append(

@@ -77,5 +77,5 @@ def _over_devices(call, params, keys: list, chunks: list, per_call: int) -> list
     keys = keys + [keys[0]] * (per_call - real)
     stacked = [np.stack(c) for c in zip(*chunks, strict=True)]
     stacked_keys = None if keys[0] is None else jax.numpy.stack(keys)
-    out = jax.device_get(call(params, stacked_keys, *stacked))
+    out = call(params, stacked_keys, *stacked)
     return [{name: v[i] for name, v in out.items()} for i in range(real)]

@@ -115,6 +115,7 @@ class TrainConfig:
     plugins: list[str] = ()  # modules that register components (imported before validation)
     allow_changes: bool = False  # resume or re-serve despite a changed config or code (recorded)
     devices: int = 1  # split each minibatch (and the evaluations' examples) over this many devices
+    distributed: bool = False  # one process per host, joined by jax.distributed (elbo_lab.parallel)
 
     def __post_init__(self):
         check(self.seed >= 0, f"seed must be a non-negative integer, got {self.seed}")

@@ -143,6 +143,23 @@ class RunLogger:
             self._wandb = None
 
 
+class Silent:
+    """A RunLogger's stand-in on the processes of a multi-host run other than process 0, which
+    writes the records: it writes nothing."""
+
+    def log(self, record: dict[str, Any]) -> None:
+        pass
+
+    def summary(self, values: dict[str, Any]) -> None:
+        pass
+
+    def per_example(self, **arrays: np.ndarray) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
 SUPERSEDED_DIR = "wandb_superseded"
 
 

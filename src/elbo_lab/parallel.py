@@ -11,7 +11,14 @@ on the sharding either; results then equal one device's up to floating-point rea
 
 On a CPU the devices are host threads: `devices=N` asks JAX for N CPU devices if no JAX
 computation has run yet in the process (XLA_FLAGS=--xla_force_host_platform_device_count=N does
-the same from outside). One process drives all devices: several hosts are not supported yet.
+the same from outside).
+
+Several hosts (`distributed=true`): one process per host (or per task) joins the others through
+jax.distributed, which reads its cluster's environment (SLURM's srun, Open MPI, ...); the mesh
+then spans every process's devices. Every process runs the same program on the same data (each
+holds all of it and feeds its devices their slices); process 0 writes the run's records, all of
+them take part in the checkpoints (orbax) and every computation, and `to_host` gathers sharded
+results onto each process.
 """
 
 from __future__ import annotations
@@ -23,6 +30,7 @@ from contextvars import ContextVar
 
 import jax
 import numpy as np
+from jax.experimental import multihost_utils
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
@@ -30,6 +38,28 @@ from elbo_lab.errors import ConfigError
 
 AXIS = "batch"
 _MESH: ContextVar[Mesh | None] = ContextVar("elbo_lab_mesh", default=None)
+
+
+def initialize_distributed() -> None:
+    """Join the other processes of a multi-host run (jax.distributed, its cluster detected from
+    the environment); before any other JAX call. A ConfigError when there is no cluster to join."""
+    if jax.distributed.is_initialized():
+        return
+    jax.config.update("jax_cpu_collectives_implementation", "gloo")  # CPU meshes across hosts
+    try:
+        jax.distributed.initialize()
+    except (ValueError, RuntimeError) as e:
+        raise ConfigError(
+            f"distributed=true could not join a multi-host run ({str(e).splitlines()[0]}). It "
+            "needs one process per host started by a cluster JAX recognises, e.g. SLURM's srun "
+            "(hydra/launcher=slurm with hydra.launcher.nodes=N), or JAX_COORDINATOR_ADDRESS with "
+            "the process count and id; on one machine, leave distributed=false"
+        ) from None
+
+
+def is_writer() -> bool:
+    """Whether this process writes the run's records: process 0 (the only one on one host)."""
+    return jax.process_index() == 0
 
 
 def request_cpu_devices(n: int) -> None:
@@ -43,9 +73,14 @@ def request_cpu_devices(n: int) -> None:
 
 def make_mesh(devices: int) -> Mesh | None:
     """A 1-D mesh over the first `devices` of jax.devices(), or None for one device."""
+    available = jax.devices()
+    if jax.process_count() > 1 and devices != len(available):
+        raise ConfigError(
+            f"devices={devices}, but a multi-host run shards over every device of its "
+            f"{jax.process_count()} processes: use devices={len(available)}"
+        )
     if devices == 1:
         return None
-    available = jax.devices()
     if devices > len(available):
         raise ConfigError(
             f"devices={devices}, but JAX sees {len(available)} {available[0].platform} "
@@ -80,16 +115,43 @@ def _sharding(axis: int | None) -> NamedSharding | None:
     return NamedSharding(mesh, P() if axis is None else P(*([None] * axis), AXIS))
 
 
+def _put(tree, sharding: NamedSharding):
+    """tree's arrays laid out as `sharding` says; across processes, each process supplies the
+    slices its devices hold (every process holds the same values)."""
+    if jax.process_count() == 1:
+        return jax.device_put(tree, sharding)
+
+    def put(x):
+        x = to_host(x)
+        return jax.make_array_from_callback(x.shape, sharding, lambda index: x[index])
+
+    return jax.tree.map(put, tree)
+
+
+def to_host(tree):
+    """tree's arrays as numpy arrays on this process, whatever their layout: an array sharded
+    over other processes' devices is gathered from them (every process must call this too)."""
+
+    def get(x):
+        if not isinstance(x, jax.Array) or x.is_fully_addressable:
+            return np.asarray(x)
+        if x.is_fully_replicated:
+            return np.asarray(x.addressable_data(0))
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(get, tree)
+
+
 def replicate(tree):
     """`tree` with every array on every device of the mesh (as it is without a mesh)."""
     sharding = _sharding(None)
-    return tree if sharding is None else jax.device_put(tree, sharding)
+    return tree if sharding is None else _put(tree, sharding)
 
 
 def shard(x, axis: int = 0):
     """x split along `axis` over the mesh's devices (as it is without a mesh)."""
     sharding = _sharding(axis)
-    return x if sharding is None else jax.device_put(x, sharding)
+    return x if sharding is None else _put(x, sharding)
 
 
 def constrain(x, axis: int = 0):
@@ -100,13 +162,20 @@ def constrain(x, axis: int = 0):
 
 def over_devices(fn: Callable) -> Callable:
     """fn(params, key, *chunks) -> dict, run once per device on stacked inputs: a jitted
-    g(params, keys [n], *stacked [n, ...]) -> dict of [n, ...], the leading axis sharded over the
-    mesh, params replicated. Each device computes exactly what fn computes on its slice."""
+    g(params, keys [n], *stacked [n, ...]) -> dict of numpy [n, ...] (on every process), the
+    leading axis sharded over the mesh, params replicated. Each device computes exactly what fn
+    computes on its slice."""
     mesh = _MESH.get()
     split, whole = NamedSharding(mesh, P(AXIS)), NamedSharding(mesh, P())
 
-    def g(params, keys, stacked):
+    def g(params, raw_keys, stacked):
+        keys = None if raw_keys is None else jax.random.wrap_key_data(raw_keys)
         return jax.vmap(fn, in_axes=(None, 0) + (0,) * len(stacked))(params, keys, *stacked)
 
     run = jax.jit(g, in_shardings=(whole, split, split), out_shardings=split)
-    return lambda params, keys, *stacked: run(params, keys, stacked)
+
+    def call(params, keys, *stacked):
+        raw = None if keys is None else _put(jax.random.key_data(keys), split)
+        return to_host(run(params, raw, _put(stacked, split)))
+
+    return call

@@ -5,7 +5,8 @@
 
 `runs_table` reads each finished run (its folder, or the W&B run that holds the same records)
 into one row of a pandas DataFrame: the flattened config (`config.<key>`), the code version that
-finished it (`code`), its results (`test/...`), the last epoch's training means (`last/train/...`),
+finished it (`code`), its results (`test/...`), the last epoch's training means (`last/train/...`)
+and the last gradient SNR logged (`last/snr/...`),
 every `elbo-lab-eval` summary (`eval/<split>/<evaluator>/...`), and, as object columns, its
 training curve and per-example arrays. Runs whose configs differ only by seed are one cell
 (`cell`); `seed_cells` aggregates each cell over its seeds. The Markdown and CSV tables, a
@@ -112,6 +113,7 @@ def run_record(
         **{f"config.{key}": v for key, v in runs_lib.flat(full).items()},
         **results,
         **{f"last/{key}": v for key, v in epochs[-1].items() if key.startswith("train/")},
+        **{f"last/{key}": v for key, v in last_snr(epochs).items()},
         "curve": {
             "minutes": np.cumsum(seconds) / 60,
             "val_nll": np.array([r.get("val/nll", np.nan) for r in epochs], np.float64),
@@ -122,6 +124,12 @@ def run_record(
     for split, summary in (evals or {}).items():
         row.update(runs_lib.eval_numbers(summary, split))
     return row
+
+
+def last_snr(epochs: list[dict]) -> dict:
+    """The gradient SNR summaries (snr/...) of the last epoch that logged them ({} if none)."""
+    logged = [r for r in epochs if any(key.startswith("snr/") for key in r)]
+    return {k: v for k, v in logged[-1].items() if k.startswith("snr/")} if logged else {}
 
 
 def load_run(run_dir: str | Path) -> dict:

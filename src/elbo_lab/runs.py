@@ -56,6 +56,7 @@ NOT_COMPARED = (
     "data.mirror",
     "eval.figures",
     "devices",  # the same numbers up to floating-point reassociation (elbo_lab.parallel)
+    "distributed",
 )
 
 

@@ -29,7 +29,7 @@ from elbo_lab.data import Splits
 from elbo_lab.diagnostics import gradient_snr
 from elbo_lab.errors import ConfigError, UserError
 from elbo_lab.estimators import Ladder
-from elbo_lab.logging import RunLogger
+from elbo_lab.logging import RunLogger, Silent
 
 
 class TrainState(NamedTuple):
@@ -143,8 +143,14 @@ def run(cfg: TrainConfig, run_dir: str | Path) -> dict:
     changes = config_changes(cfg, run_dir)
     if runs.is_finished(run_dir):
         return serve_finished(cfg, run_dir, changes)
-    parallel.request_cpu_devices(cfg.devices)
+    if cfg.distributed:
+        parallel.initialize_distributed()  # each process uses the devices its host has
+    else:
+        parallel.request_cpu_devices(cfg.devices)
     splits = load_data(cfg)  # before anything is written: bad data leaves no run folder behind
+    if not parallel.is_writer():  # another host's process of a multi-host run: it computes
+        with parallel.data_parallel(cfg.devices):
+            return train_and_test(cfg, run_dir, splits, {})
     with runs.RunLock(run_dir), parallel.data_parallel(cfg.devices):
         prov = runs.Provenance(run_dir)
         if changes:
@@ -235,7 +241,9 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
     train_key, shuffle_key, val_key, test_key, snr_key = (
         jax.random.fold_in(run_key, i) for i in (1, 2, 3, 4, 5)
     )
-    runs.save_config(run_dir, cfg)
+    writer = parallel.is_writer()
+    if writer:
+        runs.save_config(run_dir, cfg)
     ckpt = Checkpointer(run_dir)
     state = parallel.replicate(init_state(cfg, model, objective, optimizer, splits))
     start_epoch = 0
@@ -245,12 +253,9 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
         state = parallel.replicate(state)
         session["resumed_from_epoch"] = start_epoch  # provenance.json, when the session ends
         print(f"resuming {run_dir} from its epoch-{start_epoch} checkpoint", file=sys.stderr)
-    logger = RunLogger.from_config(
-        run_dir,
-        {**to_dict(cfg), "provenance": session},
-        cfg.logger,
-        resume_epoch=start_epoch or None,
-    )
+    config = {**to_dict(cfg), "provenance": session}
+    resume = start_epoch or None
+    logger = RunLogger.from_config(run_dir, config, cfg.logger, resume) if writer else Silent()
     try:
         epoch_fn = EpochRunner(cfg, splits, objective, optimizer, steps_per_epoch, model)
         bar = tqdm(
@@ -273,7 +278,7 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
                 ckpt.save(epoch, state, {"epoch": epoch, "step": record["step"]})
                 start_epoch = epoch
         bar.close()
-        results = {"epochs": total_epochs, "steps": int(state.step)}
+        results = {"epochs": total_epochs, "steps": int(parallel.to_host(state.step))}
         if cfg.eval.test:
             results.update(
                 test_evaluation(cfg, model, state.params, splits, test_key, logger, int(state.step))
@@ -336,7 +341,7 @@ class EpochRunner:
             chunk = idx[s : s + self.spd]
             chunk = parallel.shard(jnp.asarray(chunk), axis=1)
             state, metrics = self.train_steps(state, self.train_data, chunk, train_key)
-            metrics = jax.device_get(metrics)
+            metrics = parallel.to_host(metrics)
             self.check_finite(metrics, epoch, last_good)
             n = len(chunk)
             for k, v in metrics.items():
@@ -346,7 +351,7 @@ class EpochRunner:
             rate = weight * b / (time.perf_counter() - t0)
             bar.set_postfix(epoch=epoch, loss=f"{float(metrics['loss']):.2f}", ex_s=f"{rate:.0f}")
         seconds = time.perf_counter() - t0
-        step = int(state.step)
+        step = int(parallel.to_host(state.step))
         record = {"epoch": epoch, "step": step, "lr": float(self.lr_at(step - 1))}
         record.update({f"train/{k}": v / weight for k, v in sums.items()})
         record["train/seconds_per_epoch"] = seconds
@@ -397,8 +402,8 @@ def test_evaluation(cfg: TrainConfig, model, params, splits, key, logger: RunLog
     logger.per_example(log_px=per[f"iwae_{int(summary['k_max'])}"].astype(np.float32))
     results = {f"test/{k}": v for k, v in summary.items()}
     logger.log({"step": step, **results})  # no "epoch": a resumed run writes it again
-    if cfg.eval.figures:
-        key_fig = jax.random.fold_in(key, 1)
+    if cfg.eval.figures and parallel.is_writer():  # on this process alone: host parameters
+        key_fig, params = jax.random.fold_in(key, 1), parallel.to_host(params)
         figs = figures.run_figures(model, params, x, summary, ks, key_fig, splits.event_shape)
         logger.figures(figs, step=step)
     return results

@@ -1,0 +1,150 @@
+"""Issue 17's evaluation: AIS settings chosen per method by BDMC, then every run evaluated.
+
+    python experiments/hmc_compute/evaluate.py calibrate --core 1
+    python experiments/hmc_compute/evaluate.py evaluate --core 1
+
+`calibrate`: for each method of plan.json, on its seed-0 run at the largest budget that has
+finished, BDMC (forward AIS from the prior and reverse AIS from the exact z, on pairs (x, z)
+simulated from the trained model) at 500, 1,000, 2,000 and 4,000 temperatures; the first whose
+mean gap is under 1 nat is the method's setting (a method that never gets there keeps the largest
+and is flagged). Writes calibration.json (every level tried, its gap and cost).
+
+`evaluate`: every finished run of the sweep with `elbo-lab-eval`: the ladder and AIS (at its
+method's temperatures) on the first --ais-examples test images, BDMC at the same setting on
+--bdmc-examples simulated pairs (the gap beside the number), the approximation and amortization
+gaps on --gaps-examples images, ELBO surgery on the training set. Each run's eval/test.json holds
+them; a run that has it is skipped, so re-running continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+RUNS = HERE / "hmc_compute"
+LEVELS = (500, 1000, 2000, 4000)  # AIS temperatures tried, in order
+TARGET_GAP = 1.0  # nats: BDMC's upper minus lower bound, averaged over the simulated pairs
+
+
+def method_of(run: Path, methods: list[dict]) -> dict | None:
+    """The plan's method a run folder trained (the most specific whose fields all match)."""
+    objective = json.loads((run / "config.json").read_text())["objective"]
+    found = [
+        m
+        for m in methods
+        if m["objective"] == objective["name"]
+        and all(objective.get(k) == v for k, v in m["fields"].items())
+    ]
+    return max(found, key=lambda m: len(m["fields"]), default=None)
+
+
+def finished_runs(methods: list[dict]) -> list[tuple[Path, dict, dict]]:
+    """(run folder, its method, its config) of every finished run of the sweep."""
+    out = []
+    for run in sorted(RUNS.glob("*")):
+        method = method_of(run, methods) if (run / "done.json").is_file() else None
+        if method is not None:
+            out.append((run, method, json.loads((run / "config.json").read_text())))
+    return out
+
+
+def elbo_lab_eval(run: Path, core: int, out: Path, overrides: list[str]) -> dict:
+    """elbo-lab-eval on `run` pinned to `core`, its summary written to `out` and returned."""
+    exe = Path(sys.executable).with_name("elbo-lab-eval")
+    args = [f"run_dir='{run}'", f"out='{out}'", "logger=none", "progress=false", *overrides]
+    subprocess.run(["taskset", "-c", str(core), str(exe), *args], check=True)
+    return json.loads(out.read_text())
+
+
+def calibrate(core: int, examples: int) -> None:
+    methods = json.loads((HERE / "plan.json").read_text())["methods"]
+    runs = [(r, m, c) for r, m, c in finished_runs(methods) if c["seed"] == 0]
+    path = HERE / "calibration.json"
+    found = json.loads(path.read_text()) if path.is_file() else {}
+    for method in methods:
+        mine = [(c["optim"]["epochs"], r) for r, m, c in runs if m is method]
+        if not mine or found.get(method["label"], {}).get("done"):
+            continue
+        epochs, run = max(mine)
+        levels = []
+        for temps in LEVELS:
+            out = HERE / "calibration" / f"{run.name}-T{temps}.json"
+            out.parent.mkdir(exist_ok=True)
+            summary = elbo_lab_eval(
+                run,
+                core,
+                out,
+                [
+                    "evaluators=[bdmc]",
+                    f"bdmc.examples={examples}",
+                    f"bdmc.temperatures={temps}",
+                ],
+            )
+            gap = summary["bdmc"]["gap"]
+            levels.append(
+                {
+                    "temperatures": temps,
+                    "gap": gap["mean"],
+                    "gap_se": gap["se"],
+                    "seconds": summary["seconds"]["bdmc"],
+                }
+            )
+            print(f"{method['label']}: T={temps} BDMC gap {gap['mean']:.2f} ± {gap['se']:.2f}")
+            if gap["mean"] < TARGET_GAP:
+                break
+        found[method["label"]] = {
+            "run": str(run.relative_to(HERE.parents[1])),
+            "epochs": epochs,
+            "examples": examples,
+            "levels": levels,
+            "temperatures": levels[-1]["temperatures"],
+            "closed": levels[-1]["gap"] < TARGET_GAP,
+            "done": True,
+        }
+        path.write_text(json.dumps(found, indent=2) + "\n")
+
+
+def evaluate(core: int, ais_examples: int, bdmc_examples: int, gaps_examples: int) -> None:
+    methods = json.loads((HERE / "plan.json").read_text())["methods"]
+    settings = json.loads((HERE / "calibration.json").read_text())
+    for run, method, _ in finished_runs(methods):
+        out = run / "eval" / "test.json"
+        if out.is_file() or method["label"] not in settings:
+            continue
+        temps = settings[method["label"]]["temperatures"]
+        elbo_lab_eval(
+            run,
+            core,
+            out,
+            [
+                f"examples={ais_examples}",
+                f"ais.examples={ais_examples}",
+                f"ais.temperatures={temps}",
+                f"bdmc.examples={bdmc_examples}",
+                f"bdmc.temperatures={temps}",
+                f"gaps.examples={gaps_examples}",
+            ],
+        )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("step", choices=["calibrate", "evaluate"])
+    parser.add_argument("--core", type=int, default=1)
+    parser.add_argument("--calibration-examples", type=int, default=20)
+    parser.add_argument("--ais-examples", type=int, default=150)
+    parser.add_argument("--bdmc-examples", type=int, default=20)
+    parser.add_argument("--gaps-examples", type=int, default=20)
+    args = parser.parse_args()
+    if args.step == "calibrate":
+        calibrate(args.core, args.calibration_examples)
+    else:
+        evaluate(args.core, args.ais_examples, args.bdmc_examples, args.gaps_examples)
+
+
+if __name__ == "__main__":
+    main()
