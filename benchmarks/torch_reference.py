@@ -85,6 +85,10 @@ class TorchStep:
         self.idx = torch.tensor(rng.integers(0, data.shape[0], size=(steps, batch)))
         self.opt = torch.optim.Adam(self.net.parameters(), lr=1e-3, betas=(0.9, 0.999), eps=1e-8)
         loss = lambda xp: self.net.loss(xp, k)  # noqa: E731
+        if compiled:
+            # A fresh cache per cell: every cell compiles the same code objects again, and after
+            # 8 recompilations dynamo would silently run them eagerly (config.recompile_limit).
+            torch._dynamo.reset()
         self.loss = torch.compile(loss) if compiled else loss
         self.opt_step = torch.compile(self.opt.step) if compiled else self.opt.step
         self.go()  # warm up (and compile)

@@ -7,7 +7,8 @@
 finished, BDMC (forward AIS from the prior and reverse AIS from the exact z, on pairs (x, z)
 simulated from the trained model) at 500, 1,000, 2,000 and 4,000 temperatures; the first whose
 mean gap is under 1 nat is the method's setting (a method that never gets there keeps the largest
-and is flagged). Writes calibration.json (every level tried, its gap and cost).
+and is flagged). Writes calibration.json (every level tried, its gap and cost); re-run after a
+larger budget finishes, it calibrates again on that budget's run.
 
 `evaluate`: every finished run of the sweep with `elbo-lab-eval`: the ladder and AIS (at its
 method's temperatures) on the first --ais-examples test images, BDMC at the same setting on
@@ -67,9 +68,11 @@ def calibrate(core: int, examples: int) -> None:
     found = json.loads(path.read_text()) if path.is_file() else {}
     for method in methods:
         mine = [(c["optim"]["epochs"], r) for r, m, c in runs if m is method]
-        if not mine or found.get(method["label"], {}).get("done"):
+        if not mine:
             continue
         epochs, run = max(mine)
+        if found.get(method["label"], {}).get("run") == str(run.relative_to(HERE.parents[1])):
+            continue  # calibrated on this run already (a larger budget's run would replace it)
         levels = []
         for temps in LEVELS:
             out = HERE / "calibration" / f"{run.name}-T{temps}.json"
@@ -103,7 +106,6 @@ def calibrate(core: int, examples: int) -> None:
             "levels": levels,
             "temperatures": levels[-1]["temperatures"],
             "closed": levels[-1]["gap"] < TARGET_GAP,
-            "done": True,
         }
         path.write_text(json.dumps(found, indent=2) + "\n")
 
