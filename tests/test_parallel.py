@@ -185,6 +185,8 @@ def test_a_two_host_run_gives_the_one_device_run_s_numbers_and_resumes(tmp_path,
     for attempt in ("fresh", "resumed"):
         for code, stderr in slurm_step(args, tmp_path):
             assert code == 0, f"{attempt}: {stderr[-3000:]}"
+            # a restore, not a retraining from scratch (which would give the same numbers)
+            assert ("from its epoch-1 checkpoint" in stderr) == (attempt == "resumed"), stderr
         assert_same_numbers(one_device_run, numbers(tmp_path))
         (run,) = tmp_path.glob("default/*")
         lines = (run / "metrics.jsonl").read_text().splitlines()

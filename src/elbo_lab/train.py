@@ -278,10 +278,11 @@ def train_and_test(cfg: TrainConfig, run_dir: Path, splits: Splits, session: dic
                 ckpt.save(epoch, state, {"epoch": epoch, "step": record["step"]})
                 start_epoch = epoch
         bar.close()
-        results = {"epochs": total_epochs, "steps": int(parallel.to_host(state.step))}
+        step = int(parallel.to_host(state.step))
+        results = {"epochs": total_epochs, "steps": step}
         if cfg.eval.test:
             results.update(
-                test_evaluation(cfg, model, state.params, splits, test_key, logger, int(state.step))
+                test_evaluation(cfg, model, state.params, splits, test_key, logger, step)
             )
         logger.summary(results)
         return results
