@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from elbo_lab.report import (
@@ -14,6 +15,7 @@ from elbo_lab.report import (
     load_run,
     main,
     orderings,
+    pooled_seed_sd,
     rows,
     runs_table,
     wandb_runs,
@@ -362,3 +364,17 @@ def test_the_runs_table_holds_config_provenance_and_evaluator_summaries(tmp_path
     full = list(csv.DictReader((out / "runs.csv").open()))
     assert {"config.optim.lr", "eval/test/ais/log_px/mean", "code", "cell"} <= set(full[0])
     assert (out / "validation.png").stat().st_size > 0
+
+
+def test_pooled_seed_sd_sums_squares_over_cells_and_skips_single_seeds():
+    table = pd.DataFrame(
+        {
+            "cell": ["a", "a", "b", "b", "b", "c"],
+            "v": [1.0, 3.0, 2.0, 4.0, 6.0, 100.0],  # "c" has one seed: no spread to pool
+        }
+    )
+    sd, df = pooled_seed_sd(table, "v")
+    assert df == 3  # (2 - 1) + (3 - 1)
+    assert sd == pytest.approx(np.sqrt((2.0 + 8.0) / 3))  # squared deviations: 1+1, 4+0+4
+    sd, df = pooled_seed_sd(table[table["cell"] == "c"], "v")
+    assert np.isnan(sd) and df == 0

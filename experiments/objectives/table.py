@@ -70,16 +70,6 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
-def pooled_seed_sd(runs: pd.DataFrame) -> tuple[float, int]:
-    """(the seed-to-seed SD of test NLL pooled over cells, its degrees of freedom)."""
-    groups = [g["test/nll"].to_numpy(np.float64) for _, g in runs.groupby("cell")]
-    groups = [g for g in groups if len(g) > 1]
-    df = sum(len(g) - 1 for g in groups)
-    if not df:
-        return float("nan"), 0
-    return float(np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / df)), df
-
-
 def table(cells: pd.DataFrame, runs: pd.DataFrame) -> str:
     by_label = ordered(cells)
     lines = [
@@ -99,7 +89,7 @@ def table(cells: pd.DataFrame, runs: pd.DataFrame) -> str:
     ref = by_label.get(REFERENCE)
     if ref is None:
         return "\n".join(lines)
-    sd, df = pooled_seed_sd(runs)
+    sd, df = report.pooled_seed_sd(runs, "test/nll")
     t = float(stats.t.ppf(0.975, df)) if df else float("nan")
     lines += [
         "",

@@ -272,6 +272,20 @@ def seed_cells(table: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out).set_index("cell")
 
 
+def pooled_seed_sd(table: pd.DataFrame, column: str) -> tuple[float, int]:
+    """(the seed-to-seed SD of `column` pooled over the table's cells, its degrees of freedom):
+    each cell's sum of squared deviations from its mean, summed, over sum(n_i - 1). With two or
+    three seeds a cell's own SE has too few degrees of freedom to judge by; pooling assumes the
+    seed-to-seed spread is alike across cells (their own SEs let a reader check). (nan, 0) when
+    no cell has two seeds."""
+    groups = [g[column].to_numpy(np.float64) for _, g in table.groupby("cell")]
+    groups = [g for g in groups if len(g) > 1]
+    df = sum(len(g) - 1 for g in groups)
+    if not df:
+        return float("nan"), 0
+    return float(np.sqrt(sum(((g - g.mean()) ** 2).sum() for g in groups) / df)), df
+
+
 def paper_cells(cells: pd.DataFrame, paper: str) -> dict[tuple, pd.Series]:
     """The cells that are cells of the paper's table, by (data, model, objective, k). Two cells
     at one place of the table (e.g. runs with different learning rates) are a UserError naming
