@@ -90,13 +90,11 @@ def cells(runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
                 "method": method,
                 "budget": budget,
                 "rank": order.index(method),
-                "cell": g["cell"].iloc[0],
                 "seeds": list(g["seed"]),
                 "epochs": int(g["epochs"].iloc[0]),
                 "compute": float(g["compute"].iloc[0]),
                 "train_minutes": mean("train_minutes"),
                 "nll": float(nll.mean()),
-                "se_own": float(nll.std(ddof=1) / np.sqrt(len(nll))) if len(nll) > 1 else None,
                 "nll_by_seed": dict(zip(g["seed"], nll, strict=True)),
                 "iwae": np.mean(per_example(g, "log_px"), 0),  # seed means per image
                 "correction": np.mean(np.stack(list(g["ais_correction"])), 0),
