@@ -88,11 +88,12 @@ def test_table1_sweep_lists_all_twelve_cells_longest_first():
         ("data.name=cifar", "unknown data 'cifar'; registered: binarized_mnist, image_folder"),
         ("eval.ks=[1,3,50]", "every K must divide the largest"),
         ("batch_size=zero", "batch_size"),
+        ("optim=burda optim.epochs=3", "optim.epochs=3 has no effect under optim=burda"),
     ],
 )
 def test_bad_values_stop_with_a_message_naming_what_is_valid(override, message):
     with pytest.raises(ConfigError, match=message.replace("(", r"\(").replace(")", r"\)")):
-        to_train_config(compose_cfg(override))
+        to_train_config(compose_cfg(*override.split(" ")))
 
 
 def test_cli_user_errors_exit_2_without_traceback(tmp_path):

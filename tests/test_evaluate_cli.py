@@ -9,11 +9,14 @@ import subprocess
 import sys
 from pathlib import Path
 
+import jax
+import numpy as np
 import pytest
 from hydra import compose, initialize_config_dir
 from hydra.errors import ConfigCompositionException
 
-from elbo_lab import train
+from elbo_lab import evaluate, train
+from elbo_lab.chunking import chunked_map
 from elbo_lab.config import to_train_config
 from elbo_lab.configs import CONFIG_DIR
 from elbo_lab.errors import ConfigError
@@ -92,6 +95,46 @@ def test_eval_writes_results_table_figure_and_logs(run_dir, tmp_path):
     assert (run_dir / "metrics.jsonl").read_bytes() == training_metrics  # training logs untouched
 
 
+@pytest.mark.slow
+def test_an_evaluation_from_first_extends_an_earlier_one_exactly(run_dir, tmp_path):
+    """examples 2..5 evaluated with first=2 get the values of one evaluation of examples 0..5
+    (the ladder and AIS draw each chunk's noise from its index in the split); negative control:
+    the same rows mapped without their offset get other values."""
+    small = [
+        "evaluators=[ladder,ais]",
+        "ladder.ks=[1,5]",
+        "ladder.rows_per_chunk=10",  # 2 examples per chunk
+        "ais.examples=null",
+        "ais.temperatures=10",
+        "ais.chains=4",
+        "ais.num_leapfrog=2",
+        "ais.examples_per_chunk=2",
+        "logger=none",
+        "progress=false",
+    ]
+
+    def per_example(name, *overrides):
+        out = tmp_path / f"{name}.json"
+        with initialize_config_dir(config_dir=CONFIG_DIR, version_base="1.3"):
+            cfg = compose("evaluate", [f"run_dir={run_dir}", f"out={out}", *small, *overrides])
+        evaluate.run(to_evaluate_config(cfg))
+        return dict(np.load(tmp_path / f"{name}_per_example.npz"))
+
+    whole = per_example("whole", "examples=6")
+    rest = per_example("rest", "first=2", "examples=4")
+    assert set(rest) == set(whole) and "ais/log_px" in rest
+    for name, values in rest.items():
+        np.testing.assert_array_equal(values, whole[name][2:], err_msg=name)
+
+    def noise(p, k, x):
+        return {"u": jax.random.uniform(k, x.shape)}
+
+    rows, key = np.zeros((6, 1), np.float32), jax.random.key(0)
+    at_offset = chunked_map(noise, [rows[2:]], 2, key, first_row=2)["u"]
+    np.testing.assert_array_equal(at_offset, chunked_map(noise, [rows], 2, key)["u"][2:])
+    assert not np.array_equal(chunked_map(noise, [rows[2:]], 2, key)["u"], at_offset)
+
+
 def test_eval_without_run_dir_stops_with_a_message(tmp_path):
     proc = eval_cli("logger=none", cwd=tmp_path)
     assert proc.returncode == 2
@@ -115,6 +158,7 @@ def test_eval_of_a_folder_without_a_run_stops_with_a_message(tmp_path):
         ("ladder.ks=[1,3,50]", "every K must divide the largest"),
         ("gaps.steps=0", "gaps.steps >= 1"),
         ("ais.chains=oops", "ais.chains"),
+        ("first=-1", "first must be >= 0"),
     ],
 )
 def test_bad_values_are_config_errors(override, message, tmp_path):

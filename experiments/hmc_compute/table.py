@@ -5,16 +5,20 @@
 Reads every run of the sweep that evaluate.py has evaluated (eval/test.json) and writes
 `table.md` (one row per method and budget: compute, AIS NLL with its seed and image SEs and the
 BDMC gap of the models it averages, IWAE-5000, ELBO, log p(x) - ELBO and its approximation /
-amortization split, ELBO surgery, active units; then every method against the ELBO k=1 and
-against IWAE k=5 at the same budget) and `nll_vs_compute.png`.
+amortization split, ELBO surgery, active units; then every pair of methods at the same budget)
+and `nll_vs_compute.png`.
 
 The AIS NLL of a run is for all its 2,000 test images: their IWAE-5000 (from training) plus
-the mean of AIS - IWAE-5000 over the first n of them (evaluate.py's AIS images; the IWAE-5000
-there is the ladder's own): a difference estimator that is unbiased for the mean AIS value of the
-2,000 images and, because AIS - IWAE varies far less from image to image than log p(x) does,
-has a smaller image SE than AIS on the n images alone. For two cells A and B (seed means per
-image), with y = IWAE_A - IWAE_B over N images and d = (AIS - IWAE)_A - (AIS - IWAE)_B over the
-first n: difference = mean(y) + mean(d), image variance = var(y)/N + var(d)/n + 2 cov(y, d)/N.
+the mean of AIS - IWAE-5000 over the first n of them (evaluate.py's AIS images, with those its
+`extend` step added; the IWAE-5000 there is the ladder's own): a difference estimator that is
+unbiased for the mean AIS value of the 2,000 images and, because AIS - IWAE varies far less from
+image to image than log p(x) does, has a smaller image SE than AIS on the n images alone. A cell
+(method and budget) uses the first n images that all its seeds have. For two cells A and B (seed
+means per image), with y = IWAE_A - IWAE_B over N images and d_A, d_B the AIS - IWAE over the
+first n_A and n_B: difference = mean(y) + mean(d_A) - mean(d_B), and its image variance is
+var(y)/N + var(d_A)/n_A + var(d_B)/n_B - 2 cov(d_A, d_B)/max(n_A, n_B)
++ 2 cov(y, d_A)/N - 2 cov(y, d_B)/N (each (co)variance over the images both terms have; the
+means over nested first-n sets covary by the covariance over the shorter one's images).
 
 Seed uncertainty: the seed-to-seed SD pooled over all cells (report.pooled_seed_sd, 2 degrees of
 freedom per cell of 3 seeds); the SE of a difference combines it with the paired image SE, and a
@@ -40,7 +44,6 @@ sys.path.insert(0, str(HERE))
 
 from evaluate import RUNS, method_of  # noqa: E402
 
-REFERENCES = ("ELBO k=1", "IWAE k=5")  # every method is compared with these at its budget
 EVAL = "eval/test/"
 
 
@@ -48,9 +51,20 @@ def fmt(value: float | None, digits: int = 2) -> str:
     return "n/a" if value is None or not np.isfinite(value) else f"{value:.{digits}f}"
 
 
+def ais_minus_iwae(per: dict) -> np.ndarray:
+    """A run's AIS - IWAE-5000 per test image: evaluate.py's first images, then extend's."""
+    prefix, parts, n = EVAL, [], 0
+    while f"{prefix}ais/log_px" in per:
+        parts.append(per[f"{prefix}ais/log_px"] - per[f"{prefix}ladder/iwae_5000"])
+        n += len(parts[-1])
+        prefix = f"eval/test_from{n}/"
+    return np.concatenate(parts)
+
+
 def load(plan: dict) -> pd.DataFrame:
     """One row per evaluated run: the report's row plus method, budget, compute and the run's
-    AIS log p(x) over the training test images (the difference estimator)."""
+    AIS log p(x) over the training test images (the difference estimator, on the first images
+    that every seed of its cell has)."""
     rows = []
     for row in report.finished_runs(sorted(RUNS.glob("*"))):
         per = row["per_example"]
@@ -58,16 +72,21 @@ def load(plan: dict) -> pd.DataFrame:
             continue
         method = method_of(Path(row["run_dir"]), plan["methods"])
         budget = [int(b) for b, e in method["epochs"].items() if e == row["epochs"]]
-        d = per[f"{EVAL}ais/log_px"] - per[f"{EVAL}ladder/iwae_5000"]
         row.update(
             method=method["label"],
             budget=min(budget) if budget else None,
             compute=row["epochs"] * method["relative_cost"],  # ELBO k=1 epochs of FLOPs
-            log_px_ais=float(per["log_px"].mean() + d.mean()),
-            ais_correction=d,
+            ais_correction=ais_minus_iwae(per),
         )
         rows.append(row)
-    return pd.DataFrame(rows)
+    runs = pd.DataFrame(rows)
+    n = runs.groupby(["method", "budget"])["ais_correction"].transform(lambda c: c.map(len).min())
+    runs["ais_correction"] = [d[:k] for d, k in zip(runs["ais_correction"], n, strict=True)]
+    runs["log_px_ais"] = [
+        float(p["log_px"].mean() + d.mean())
+        for p, d in zip(runs["per_example"], runs["ais_correction"], strict=True)
+    ]
+    return runs
 
 
 def per_example(g: pd.DataFrame, name: str) -> list[np.ndarray]:
@@ -113,11 +132,18 @@ def cells(runs: pd.DataFrame, order: list[str]) -> pd.DataFrame:
 
 def image_se(a: pd.Series, b: pd.Series | None = None) -> float:
     """The image SE of a cell's NLL, or of the difference a - b (the difference estimator)."""
-    y, d = a["iwae"], a["correction"]
+
+    def cov(u: np.ndarray, v: np.ndarray) -> float:
+        m = min(len(u), len(v))
+        return float(np.cov(u[:m], v[:m])[0, 1])
+
+    y, d_a = a["iwae"] - (0 if b is None else b["iwae"]), a["correction"]
+    big_n = len(y)
+    var = cov(y, y) / big_n + cov(d_a, d_a) / len(d_a) + 2 * cov(y, d_a) / big_n
     if b is not None:
-        y, d = y - b["iwae"], d - b["correction"]
-    n, big_n = len(d), len(y)
-    var = y.var(ddof=1) / big_n + d.var(ddof=1) / n + 2 * np.cov(y[:n], d)[0, 1] / big_n
+        d_b = b["correction"]
+        var += cov(d_b, d_b) / len(d_b) - 2 * cov(y, d_b) / big_n
+        var -= 2 * cov(d_a, d_b) / max(len(d_a), len(d_b))
     return float(np.sqrt(max(var, 0.0)))
 
 
@@ -147,9 +173,9 @@ def contrast(a: pd.Series, b: pd.Series, sd: float, t: float) -> dict:
 def cells_table(table: pd.DataFrame, sd: float) -> list[str]:
     lines = [
         "| budget | method | epochs | compute | train min | seeds | **AIS NLL** ± SE seeds "
-        "[SE images] | BDMC gap | IWAE-5000 NLL | −ELBO | log p(x) − ELBO | approx. gap "
-        "| amort. gap | I(x; z) | KL(q(z) ‖ p(z)) | active units |",
-        "|" + "---|" * 16,
+        "[SE images] | AIS images | BDMC gap | IWAE-5000 NLL | −ELBO | log p(x) − ELBO "
+        "| approx. gap | amort. gap | I(x; z) | KL(q(z) ‖ p(z)) | active units |",
+        "|" + "---|" * 17,
     ]
     for _, c in table.iterrows():
         gap = c["bdmc_gap"]
@@ -157,6 +183,7 @@ def cells_table(table: pd.DataFrame, sd: float) -> list[str]:
             f"| {c['budget']} | {c['method']} | {c['epochs']} | {c['compute']:.1f} "
             f"| {c['train_minutes']:.1f} | {len(c['seeds'])} "
             f"| **{c['nll']:.2f}** ± {fmt(sd / np.sqrt(len(c['seeds'])))} [{image_se(c):.2f}] "
+            f"| {len(c['correction'])} "
             f"| {gap.mean():.2f} ± {gap.std(ddof=1) / np.sqrt(len(gap)):.2f} "
             f"| {c['iwae_nll']:.2f} | {c['elbo']:.2f} | {c['elbo'] - c['nll']:.2f} "
             f"| {c['approximation']:.2f} | {c['amortization']:.2f} | {c['mi']:.2f} "
@@ -166,25 +193,21 @@ def cells_table(table: pd.DataFrame, sd: float) -> list[str]:
 
 
 def contrasts_table(table: pd.DataFrame, sd: float, t: float) -> list[str]:
+    """Every pair of methods at each budget, each against those before it in the plan."""
     lines = [
         "| budget | method | against | difference (NLL) | SE | SE seeds (pooled) "
         "| SE seeds (paired, 2 df) | SE images (paired) | verdict |",
         "|" + "---|" * 9,
     ]
     for budget, g in table.groupby("budget"):
-        by_method = {c["method"]: c for _, c in g.iterrows()}
-        for reference in REFERENCES:
-            ref = by_method.get(reference)
-            if ref is None:
-                continue
-            for name, c in by_method.items():
-                if name in REFERENCES[: REFERENCES.index(reference) + 1]:
-                    continue
+        cells_here = [c for _, c in g.sort_values("rank").iterrows()]
+        for i, ref in enumerate(cells_here):
+            for c in cells_here[i + 1 :]:
                 d = contrast(c, ref, sd, t)
                 lines.append(
-                    f"| {budget} | {name} | {reference} | {d['value']:+.2f} | {d['se']:.2f} "
-                    f"| {d['se_pooled']:.2f} | {fmt(d['se_paired'])} | {d['se_images']:.2f} "
-                    f"| {d['verdict']} |"
+                    f"| {budget} | {c['method']} | {ref['method']} | {d['value']:+.2f} "
+                    f"| {d['se']:.2f} | {d['se_pooled']:.2f} | {fmt(d['se_paired'])} "
+                    f"| {d['se_images']:.2f} | {d['verdict']} |"
                 )
     return lines
 

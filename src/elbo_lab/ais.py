@@ -245,7 +245,7 @@ def make_ais_fn(model, settings: AISSettings, reverse: bool = False):
     return lambda params, key, x, z: _ais_batch(params, key, x, z, *traced, **static)
 
 
-def _run_chunks(fn, params, key, x, z, batch: int, desc: str, progress: bool):
+def _run_chunks(fn, params, key, x, z, batch: int, desc: str, progress: bool, first_row: int = 0):
     """fn over x [N, X] (and z [N, D]) with chunked_map: log_w, accept, step_size per example."""
     names = ("log_w", "accept", "step_size")
     return chunked_map(
@@ -256,13 +256,22 @@ def _run_chunks(fn, params, key, x, z, batch: int, desc: str, progress: bool):
         params=params,
         desc=desc,
         progress=progress,
+        first_row=first_row,
     )
 
 
 def ais(
-    params, model, x: np.ndarray, key: jax.Array, settings: AISSettings, *, progress: bool = True
+    params,
+    model,
+    x: np.ndarray,
+    key: jax.Array,
+    settings: AISSettings,
+    *,
+    progress: bool = True,
+    first_row: int = 0,
 ) -> dict[str, np.ndarray]:
-    """Forward AIS estimates of log p(x) for each row of x [N, X].
+    """Forward AIS estimates of log p(x) for each row of x [N, X] (rows first_row.. of a larger
+    set: their estimates are that set's, see chunked_map).
 
     Returns per-example arrays: "log_px" [N] (log-mean-exp of the chains' weights), "mc_se" [N]
     (its Monte Carlo standard error, see log_mean_exp_and_se), "log_w" [N, C], "accept" [N, T]
@@ -271,7 +280,8 @@ def ais(
     x = np.asarray(x, np.float32)
     fn = make_ais_fn(model, settings)
     dummy_z = np.zeros((x.shape[0], model.latent_dim), np.float32)
-    out = _run_chunks(fn, params, key, x, dummy_z, settings.examples_per_chunk, "ais", progress)
+    chunk = settings.examples_per_chunk
+    out = _run_chunks(fn, params, key, x, dummy_z, chunk, "ais", progress, first_row)
     out["log_px"], out["mc_se"] = log_mean_exp_and_se(out["log_w"])
     return out
 

@@ -22,18 +22,21 @@ def chunked_map(
     post: Callable[[dict], dict] | None = None,
     desc: str = "",
     progress: bool = False,
+    first_row: int = 0,
 ) -> dict[str, np.ndarray]:
     """fn over the rows of `arrays` (each [N, ...]) in chunks of `batch` rows.
 
     fn(params, key_i, *chunks) -> dict of arrays with a leading [batch] axis, with key_i =
-    fold_in(key, first row of the chunk) (None without a `key`). `params` (any pytree, e.g. the
-    model's parameters) is passed, not closed over, so a compiled fn is reused and the arrays
-    are never baked into it. The last chunk is padded by repeating its first row, so every call
-    has one compiled shape (the padding rows' outputs are dropped; keys depend on the chunk's
-    size only, so real rows' results do not depend on the padding). `post` maps one chunk's
-    outputs (numpy, padding dropped) to the per-example arrays kept, so large intermediates
-    (e.g. 5,000 log weights per example) are never all in memory. Returns the kept arrays
-    concatenated over the N examples.
+    fold_in(key, first_row + the chunk's first row) (None without a `key`): with `first_row` the
+    index of arrays' first row in a larger data set, rows [a, b) mapped with first_row=a get the
+    keys, hence the results, of the whole set's map whenever a is a multiple of `batch`.
+    `params` (any pytree, e.g. the model's parameters) is passed, not closed over, so a compiled
+    fn is reused and the arrays are never baked into it. The last chunk is padded by repeating
+    its first row, so every call has one compiled shape (the padding rows' outputs are dropped;
+    keys depend on the chunk's size only, so real rows' results do not depend on the padding).
+    `post` maps one chunk's outputs (numpy, padding dropped) to the per-example arrays kept, so
+    large intermediates (e.g. 5,000 log weights per example) are never all in memory. Returns
+    the kept arrays concatenated over the N examples.
 
     Under parallel.data_parallel(n), n chunks run at once, one per device, each with its own
     key: the results are the one-device results.
@@ -47,7 +50,7 @@ def chunked_map(
     for g in range(0, len(starts), per_call):
         group = starts[g : g + per_call]
         chunks = [_padded([a[s : s + batch] for a in arrays], batch) for s in group]
-        keys = [None if key is None else jax.random.fold_in(key, s) for s in group]
+        keys = [None if key is None else jax.random.fold_in(key, first_row + s) for s in group]
         if per_call == 1:
             outs = [jax.device_get(call(params, keys[0], *chunks[0]))]
         else:

@@ -52,6 +52,13 @@ class OptimConfig:
         check(self.eps > 0, f"optim.eps must be positive, got {self.eps}")
         if self.name == "adam":
             check(self.epochs is not None and self.epochs >= 1, "optim.epochs must be >= 1")
+        else:  # burda: the stages set the epochs; a number here would be silently ignored
+            check(
+                self.epochs is None,
+                f"optim.epochs={self.epochs} has no effect under optim=burda, whose stages set the "
+                "epochs: shorten it with optim.stages=<n> or optim.epoch_scale=<s>, or train for "
+                "a fixed number of epochs with optim=adam optim.epochs=<n>",
+            )
         check(self.stages >= 1 and self.epoch_scale > 0, "optim.stages >= 1, optim.epoch_scale > 0")
 
 

@@ -102,9 +102,16 @@ class Ladder:
         self._fn = make_ladder_fn(model, k_max=self.k_max, chunk=chunk)
 
     def __call__(
-        self, params, x: np.ndarray, key: jax.Array, *, desc: str = "eval", progress: bool = False
+        self,
+        params,
+        x: np.ndarray,
+        key: jax.Array,
+        *,
+        desc: str = "eval",
+        progress: bool = False,
+        first_row: int = 0,
     ) -> tuple[dict[str, float], dict[str, np.ndarray]]:
-        """The ladder on a data set x [N, X].
+        """The ladder on a data set x [N, X] (rows first_row.. of a larger set: chunked_map).
 
         Returns (summary, per_example). summary holds, each with "<name>_se" its standard error:
           elbo, iwae_<k> for every k, log_px (= IWAE-K_max), nll = -log_px, recon, kl,
@@ -130,6 +137,7 @@ class Ladder:
             post=post,
             desc=desc,
             progress=progress,
+            first_row=first_row,
         )
         summary: dict[str, float] = {}
 

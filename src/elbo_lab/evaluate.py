@@ -3,6 +3,7 @@
     elbo-lab-eval "run_dir='runs/core_mnist/objective.k=5,objective=iwae'"   # all, test split
     elbo-lab-eval "run_dir='<run>'" split=valid examples=1000 ais.examples=0 logger=none
     elbo-lab-eval "run_dir='<run>'" evaluators=[ladder,ais] ais.chains=32
+    elbo-lab-eval "run_dir='<run>'" evaluators=[ladder,ais] first=100 examples=200 out=<json>
 
 (Run folders' names hold '=' and ',': quote the value for Hydra's override parser, as above.)
 
@@ -12,7 +13,10 @@ defaults: ladder, ais, bdmc, gaps, surgery; see each in src/elbo_lab/evaluators/
 `<run_dir>/eval/<split>.json` (or `out`): every evaluator's summary; `<split>_per_example.npz`:
 its per-example arrays as "<evaluator>/<name>"; a Markdown table (`.md`) and the ladder figure
 (`.png`); the same numbers go to `<run_dir>/eval/<split>/metrics.jsonl` and W&B (offline by
-default). Also callable from Python: `run(EvaluateConfig(run_dir=...)) -> dict`.
+default). Per-example random keys depend on the example's index in the split, so `first=a` adds
+examples a.. to an evaluation of the first a with the values one larger evaluation would have given
+(a a multiple of each evaluator's examples per chunk). Also callable from Python:
+`run(EvaluateConfig(run_dir=...)) -> dict`.
 """
 
 from __future__ import annotations
@@ -47,7 +51,8 @@ SPLITS = ("test", "valid", "train")
 class EvaluateConfig:
     run_dir: str | None = None  # required: a run folder of `elbo-lab`
     split: str = "test"  # test | valid | train
-    examples: int | None = None  # the first n examples of the split; None: all
+    examples: int | None = None  # n examples of the split from `first`; None: all the rest
+    first: int = 0  # the index of the first evaluated example (extends an evaluation from 0)
     seed: int = 0
     epoch: int | None = None  # checkpoint; None: the latest
     data_root: str | None = None  # None: the root recorded in the run
@@ -63,6 +68,7 @@ class EvaluateConfig:
         check(Path(self.run_dir).is_dir(), f"run_dir {self.run_dir!r} is not a folder")
         check(self.split in SPLITS, f"unknown split {self.split!r}; valid: {', '.join(SPLITS)}")
         check(self.examples is None or self.examples >= 1, "examples must be >= 1 (or null)")
+        check(self.first >= 0, f"first must be >= 0, got {self.first}")
         check(self.devices >= 1, f"devices must be >= 1, got {self.devices}")
 
 
@@ -103,7 +109,11 @@ def evaluate_run(cfg: EvaluateConfig) -> dict:
     x = getattr(splits, cfg.split)
     if cfg.split == "train" and splits.dynamic:
         x = np.asarray(jax.random.bernoulli(jax.random.fold_in(key, 5), x), np.float32)
-    x = x if cfg.examples is None else x[: cfg.examples]
+    if cfg.first >= len(x):
+        raise ConfigError(
+            f"first={cfg.first} but the {cfg.split} split has {len(x)} examples: first < {len(x)}"
+        )
+    x = x[cfg.first :] if cfg.examples is None else x[cfg.first : cfg.first + cfg.examples]
     results: dict = {
         "run_dir": str(cfg.run_dir),
         "checkpoint_epoch": loaded.epoch,
@@ -132,6 +142,7 @@ def evaluate_run(cfg: EvaluateConfig) -> dict:
             cfg.progress,
             objectives.gradient_fn(objective),
             objective.init(),
+            cfg.first,
         )
         out = entry.build(model)(ctx)
         if out is not None:

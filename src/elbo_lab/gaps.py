@@ -150,8 +150,10 @@ def inference_gaps(
     init_samples: int = 1000,
     eval_samples: int = 5000,
     examples_per_chunk: int = 100,
+    first_row: int = 0,
 ) -> dict[str, np.ndarray]:
-    """The gap decomposition for each row of x [N, X], given log p(x) estimates log_px [N].
+    """The gap decomposition for each row of x [N, X] (rows first_row.. of a larger set, see
+    chunked_map), given log p(x) estimates log_px [N].
 
     Returns per-example float64 arrays [N]: "log_px", "elbo_q", "elbo_qstar" (with "_mc_se"
     entries: their Monte Carlo standard errors over eval_samples), "elbo_qstar_init",
@@ -173,6 +175,7 @@ def inference_gaps(
         key,
         params=params,
         post=lambda out: {name: np.asarray(v, np.float64) for name, v in out.items()},
+        first_row=first_row,
     )
     per["log_px"] = np.asarray(log_px, np.float64)
     per["inference_gap"] = per["log_px"] - per["elbo_q"]

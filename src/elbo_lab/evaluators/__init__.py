@@ -36,6 +36,7 @@ class EvalContext(NamedTuple):
     # objective's initial state (objectives.gradient_fn; for the gradient diagnostics)
     gradient: Any = None
     objective_state: Any = None
+    first: int = 0  # the index in the split of x's first row (per-example keys depend on it)
 
 
 class EvalResult(NamedTuple):

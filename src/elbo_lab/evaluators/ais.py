@@ -1,5 +1,7 @@
 """log p(x) by annealed importance sampling on the first `examples` evaluated examples, with the
-ladder's estimates on the same subset and the paired difference AIS - IWAE-K_max."""
+ladder's estimates on the same subset and the paired difference AIS - IWAE-K_max. Each example's
+chains are seeded by its index in the split, so an evaluation from `first` (elbo-lab-eval) extends
+an earlier one with the values a single larger one would have given."""
 
 from __future__ import annotations
 
@@ -67,7 +69,13 @@ class AISEval:
             if not n:
                 return None
             out = ais_lib.ais(
-                ctx.params, model, ctx.x[:n], ctx.key, self.settings(), progress=ctx.progress
+                ctx.params,
+                model,
+                ctx.x[:n],
+                ctx.key,
+                self.settings(),
+                progress=ctx.progress,
+                first_row=ctx.first,
             )
             summary = {
                 "n": n,

@@ -59,6 +59,7 @@ class GapsEval:
                 train_samples=self.train_samples,
                 init_samples=self.init_samples,
                 eval_samples=self.eval_samples,
+                first_row=ctx.first,
             )
             summary = {
                 "n": n,

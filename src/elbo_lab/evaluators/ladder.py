@@ -33,7 +33,14 @@ class LadderEval:
         ladder = Ladder(model, self.ks, self.rows_per_chunk)
 
         def evaluate(ctx: EvalContext) -> EvalResult:
-            summary, per = ladder(ctx.params, ctx.x, ctx.key, desc="ladder", progress=ctx.progress)
+            summary, per = ladder(
+                ctx.params,
+                ctx.x,
+                ctx.key,
+                desc="ladder",
+                progress=ctx.progress,
+                first_row=ctx.first,
+            )
             return EvalResult(summary, per)
 
         return evaluate
