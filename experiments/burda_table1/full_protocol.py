@@ -48,7 +48,7 @@ def full_cells() -> list[dict]:
         cell = {
             "place": place,
             "run": run,
-            "epochs": records[-1]["epoch"] if records else 0,
+            "epochs": max((r["epoch"] for r in records if "epoch" in r), default=0),
             "val": np.array(val).reshape(-1, 2),
             "hours": sum(r.get("train/seconds_per_epoch", 0.0) for r in records) / 3600,
         }
