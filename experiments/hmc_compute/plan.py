@@ -31,6 +31,7 @@ METHODS = [
     ("IWAE k=50", "iwae", {"k": 50}),
     ("HMC T=1 L=5", "hmc", {"num_steps": 1, "num_leapfrog": 5}),
     ("HMC T=5 L=5", "hmc", {"num_steps": 5, "num_leapfrog": 5}),
+    ("HMC T=5 L=1", "hmc", {"num_steps": 5, "num_leapfrog": 1}),
     (
         "HMC T=5 L=5, IWAE-5 encoder",
         "hmc",
