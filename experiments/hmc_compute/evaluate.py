@@ -4,13 +4,12 @@
     python experiments/hmc_compute/evaluate.py evaluate --core 1
     python experiments/hmc_compute/evaluate.py extend --core 1
 
-`calibrate`: for each method of plan.json, on its seed-0 run at the largest budget that has
-finished, BDMC (forward AIS from the prior and reverse AIS from the exact z, on pairs (x, z)
+`calibrate`: for each method of plan.json, on its seed-0 run at --budget (default 10, the
+smallest), BDMC (forward AIS from the prior and reverse AIS from the exact z, on pairs (x, z)
 simulated from the trained model) at 500, 1,000, 2,000 and 4,000 temperatures; the first whose
 mean gap is under 1 nat is the method's setting (a method that never gets there keeps the largest
-and is flagged). Writes calibration.json (every level tried, its gap and cost); re-run after a
-larger budget finishes, it calibrates again on that budget's run. `--only LABEL` calibrates that
-method alone (a method added to the plan later, the others keeping their settings).
+and is flagged). Writes calibration.json (every level tried, its gap and cost); a method already
+calibrated on that run is skipped, so re-running calibrates only methods added to the plan since.
 
 `evaluate`: every finished run of the sweep with `elbo-lab-eval`: the ladder and AIS (at its
 method's temperatures) on the first --ais-examples test images, BDMC at the same setting on
@@ -49,11 +48,9 @@ HERE = Path(__file__).resolve().parent
 RUNS = HERE / "hmc_compute"
 LEVELS = (500, 1000, 2000, 4000)  # AIS temperatures tried, in order
 TARGET_GAP = 1.0  # nats: BDMC's upper minus lower bound, averaged over the simulated pairs
-# AIS test images per run for `extend`, by budget: the image SDs and correlations of AIS -
-# IWAE-5000 on the first 100 images (SD 0.8-1.9 nats for the ELBO, IWAE and HVAE runs, 2.7-3.7
-# for HMC T=1 L=5 and T=5 L=1, 3.6-5.9 for HMC T=5 L=5) project the worst paired image SE of a
-# budget's table to 0.22-0.29 nats with these, against 0.42 (budget 10) and 0.51 (budget 40)
-# with 100 for all.
+# AIS test images per run for `extend`, by budget: chosen from the image SD of AIS - IWAE-5000
+# on the first 100 images (var/n terms of table.image_se), largest for the HMC runs; with them
+# every paired difference of results/table.md has an image SE of 0.13-0.27 nats (under 0.3).
 AIS_IMAGES = {
     10: {
         "HMC T=5 L=5": 300,
@@ -100,21 +97,19 @@ def elbo_lab_eval(run: Path, core: int, out: Path, overrides: list[str]) -> dict
     return json.loads(out.read_text())
 
 
-def calibrate(core: int, examples: int, only: str | None) -> None:
+def calibrate(core: int, examples: int, budget: int) -> None:
     methods = json.loads((HERE / "plan.json").read_text())["methods"]
-    labels = [m["label"] for m in methods]
-    if only is not None and only not in labels:
-        raise SystemExit(f"--only {only!r} is not a method of plan.json: {labels}")
     runs = [(r, m, c) for r, m, c in finished_runs(methods) if c["seed"] == 0]
     path = HERE / "calibration.json"
     found = json.loads(path.read_text()) if path.is_file() else {}
     for method in methods:
-        mine = [(c["optim"]["epochs"], r) for r, m, c in runs if m is method]
-        if not mine or only not in (None, method["label"]):
+        epochs = method["epochs"][str(budget)]
+        mine = [r for r, m, c in runs if m is method and c["optim"]["epochs"] == epochs]
+        if not mine:
             continue
-        epochs, run = max(mine)
+        run = mine[0]
         if found.get(method["label"], {}).get("run") == str(run.relative_to(HERE.parents[1])):
-            continue  # calibrated on this run already (a larger budget's run would replace it)
+            continue  # calibrated on this run already
         levels = []
         for temps in LEVELS:
             out = HERE / "calibration" / f"{run.name}-T{temps}.json"
@@ -238,13 +233,16 @@ def main() -> None:
     parser.add_argument("step", choices=["calibrate", "evaluate", "extend"])
     parser.add_argument("--core", type=int, default=1)
     parser.add_argument("--calibration-examples", type=int, default=20)
-    parser.add_argument("--only", metavar="LABEL", help="calibrate this method of plan.json alone")
+    parser.add_argument("--budget", type=int, default=10, help="calibrate on this budget's runs")
     parser.add_argument("--ais-examples", type=int, default=100)
     parser.add_argument("--bdmc-examples", type=int, default=10)
     parser.add_argument("--gaps-examples", type=int, default=20)
     args = parser.parse_args()
+    planned = json.loads((HERE / "plan.json").read_text())["budgets_elbo_epochs"]
+    if args.budget not in planned:
+        parser.error(f"--budget {args.budget} is not a budget of plan.json: {planned}")
     if args.step == "calibrate":
-        calibrate(args.core, args.calibration_examples, args.only)
+        calibrate(args.core, args.calibration_examples, args.budget)
     elif args.step == "extend":
         extend(args.core)
     else:
