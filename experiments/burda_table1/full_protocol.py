@@ -9,7 +9,8 @@ command of configs/experiment/burda_table1.yaml; a cell still training is shown 
 it has) and the reduced table's (burda_table1_reduced/). A full cell has one seed: its test NLL
 (IWAE-5000 on all 10,000 test images) carries the SE over test images and, beside it, the seed
 SD pooled over the reduced table's one-layer cells of seeds 0-2 (report.pooled_seed_sd), the
-seed-level uncertainty this budget cannot measure on the full cells themselves.
+seed-level uncertainty this budget cannot measure on the full cells themselves. The paper's
+comparisons among the finished cells (report.orderings) are paired over the test images.
 """
 
 from __future__ import annotations
@@ -21,27 +22,35 @@ from pathlib import Path
 import numpy as np
 
 from elbo_lab import provenance, report, runs
+from elbo_lab.config import to_train_config
 
 HERE = Path(__file__).resolve().parent
 FULL, REDUCED = HERE / "burda_table1", HERE / "burda_table1_reduced"
-CELLS = [("elbo", 1), ("elbo", 5), ("iwae", 5)]  # issue 18's one-layer cells with k <= 5
+# issue 18's cells: the one-layer cells with k <= 5, then the two-layer k=1 cell
+CELLS = [("burda_1l", "elbo", 1), ("burda_1l", "elbo", 5), ("burda_1l", "iwae", 5)]
+CELLS.append(("burda_2l", "elbo", 1))
 NAMES = {"elbo": "VAE", "iwae": "IWAE"}
 # nbip/IWAE (github.com/nbip/IWAE, README at commit 3a5e38b): one stochastic layer of 100 units,
 # trained on all 60,000 images; experiments/burda_table1/PROTOCOL.md has how it differs.
-NBIP = {("elbo", 1): 86.35, ("elbo", 5): 86.10, ("iwae", 5): 85.18}
+NBIP = {CELLS[0]: 86.35, CELLS[1]: 86.10, CELLS[2]: 85.18, CELLS[3]: 84.83}
 PROTOCOL_EPOCHS = 3280
 
 
+def name(place: tuple) -> str:
+    model, objective, k = place
+    return ("2 layers " if model == "burda_2l" else "") + f"{NAMES[objective]} k={k}"
+
+
 def full_cells() -> list[dict]:
-    """Each full-protocol run folder of a one-layer cell: its place, epochs done, validation
+    """Each full-protocol run folder of a cell in CELLS: its place, epochs done, validation
     curve (IWAE-50 on the 400 validation images) and, when finished, its test NLL and SE."""
     out = []
     for run in sorted(FULL.glob("*")):
         if not (run / "config.json").is_file():
             continue
-        cfg = json.loads((run / "config.json").read_text())
-        place = (cfg["objective"]["name"], cfg["objective"]["k"])
-        if cfg["model"]["name"] != "mlp" or len(cfg["model"]["latent_dims"]) != 1:
+        tc = to_train_config(json.loads((run / "config.json").read_text()))
+        place = (tc.model.label(), type(tc.objective).registry_name, tc.objective.k)
+        if place not in CELLS:
             continue
         records = runs.read_metrics(run)
         val = [(r["epoch"], -r["val/log_px"]) for r in records if "val/log_px" in r]
@@ -60,14 +69,19 @@ def full_cells() -> list[dict]:
 
 
 def reduced_cells() -> tuple[dict, float, int]:
-    """The reduced table's one-layer cells (seed mean, seed SE, seeds) and the pooled seed SD."""
+    """The reduced table's cells in CELLS (seed mean, seed SE or None for one seed, seeds) and
+    the seed SD pooled over its one-layer cells."""
     table = report.runs_table(report.finished_runs(sorted(REDUCED.glob("*"))))
-    table = table[table["model"] == "burda_1l"]
-    sd, df = report.pooled_seed_sd(table, "test/nll")
+    sd, df = report.pooled_seed_sd(table[table["model"] == "burda_1l"], "test/nll")
     out = {}
-    for place in CELLS:
-        g = table[(table["objective"] == place[0]) & (table["k"] == place[1])]["test/nll"]
-        out[place] = (g.mean(), g.std(ddof=1) / np.sqrt(len(g)), len(g))
+    for model, objective, k in CELLS:
+        at = (table["model"] == model) & (table["objective"] == objective) & (table["k"] == k)
+        g = table[at]["test/nll"]
+        out[(model, objective, k)] = (
+            g.mean(),
+            g.std(ddof=1) / np.sqrt(len(g)) if len(g) > 1 else None,
+            len(g),
+        )
     return out, sd, df
 
 
@@ -113,10 +127,10 @@ def markdown(full: list[dict], reduced: dict, sd: float, df: int) -> str:
     by_place = {c["place"]: c for c in full}
     for place in CELLS:
         c = by_place.get(place)
-        ref = paper[("mnist", "burda_1l", *place)]
+        ref = paper[("mnist", *place)]
         mean, se, n = reduced[place]
-        cell = f"{NAMES[place[0]]} k={place[1]}"
-        small = f"{mean:.2f} ± {se:.2f} ({n})"
+        cell = name(place)
+        small = f"{mean:.2f}" + ("" if se is None else f" ± {se:.2f}") + f" ({n})"
         if c is None:
             lines.append(
                 f"| {cell} | not started | 0 | | | {ref:.2f} | | {NBIP[place]:.2f} | | {small} |"
@@ -138,7 +152,7 @@ def markdown(full: list[dict], reduced: dict, sd: float, df: int) -> str:
     code = provenance.code_version().get("git_commit", "unknown")
     return "\n".join(
         [
-            "Burda et al. (2015) Table 1, MNIST, one stochastic layer, the paper's full protocol",
+            "Burda et al. (2015) Table 1, MNIST, the paper's full protocol",
             "",
             *lines,
             "",
@@ -148,8 +162,8 @@ def markdown(full: list[dict], reduced: dict, sd: float, df: int) -> str:
             "measured here. The 44-epoch column: mean over seeds ± the SE across seeds. "
             "Validation NLL: IWAE-50 on the last 400 training images, every 10 epochs. "
             "train h: the sum of the training epochs' times (validation, checkpoints and the test "
-            "ladder not included). nbip/IWAE trains on 60,000 images with 100 latent units "
-            "(PROTOCOL.md).",
+            "ladder not included). nbip/IWAE trains on 60,000 images, its one-layer model with 100 "
+            "latent units (PROTOCOL.md).",
             "",
             *full_orderings(sd),
             f"Written at commit {code}.",
@@ -170,12 +184,12 @@ def figure(full: list[dict], path: Path) -> None:
     for end in stage_ends[:-1]:
         ax.axvline(end + 0.5, color="0.6", lw=0.8, ls=":", zorder=0)
     for i, c in enumerate(sorted(full, key=lambda c: CELLS.index(c["place"]))):
-        name = f"{NAMES[c['place'][0]]} k={c['place'][1]}"
-        ax.plot(c["val"][:, 0], c["val"][:, 1], color=f"C{i}", label=f"{name}: validation")
-        ref = paper[("mnist", "burda_1l", *c["place"])]
-        ax.plot([PROTOCOL_EPOCHS], [ref], "x", color=f"C{i}", ms=9, label=f"{name}: paper (test)")
+        label = name(c["place"])
+        ax.plot(c["val"][:, 0], c["val"][:, 1], color=f"C{i}", label=f"{label}: validation")
+        ref = paper[("mnist", *c["place"])]
+        ax.plot([PROTOCOL_EPOCHS], [ref], "x", color=f"C{i}", ms=9, label=f"{label}: paper (test)")
         if "nll" in c:
-            ax.plot([c["epochs"]], [c["nll"]], "o", color=f"C{i}", label=f"{name}: ours (test)")
+            ax.plot([c["epochs"]], [c["nll"]], "o", color=f"C{i}", label=f"{label}: ours (test)")
     ax.set_xscale("log")
     ax.set_xlabel("epoch (grey lines: the ends of the 8 learning-rate stages)")
     ax.set_ylabel("NLL, nats")
