@@ -27,11 +27,15 @@ from elbo_lab.config import to_train_config
 HERE = Path(__file__).resolve().parent
 FULL, REDUCED = HERE / "burda_table1", HERE / "burda_table1_reduced"
 # issue 18's cells: the one-layer cells with k <= 5, then the two-layer k=1 cell
-CELLS = [("burda_1l", "elbo", 1), ("burda_1l", "elbo", 5), ("burda_1l", "iwae", 5)]
-CELLS.append(("burda_2l", "elbo", 1))
+CELLS = [
+    ("burda_1l", "elbo", 1),
+    ("burda_1l", "elbo", 5),
+    ("burda_1l", "iwae", 5),
+    ("burda_2l", "elbo", 1),
+]
 NAMES = {"elbo": "VAE", "iwae": "IWAE"}
-# nbip/IWAE (github.com/nbip/IWAE, README at commit 3a5e38b): one stochastic layer of 100 units,
-# trained on all 60,000 images; experiments/burda_table1/PROTOCOL.md has how it differs.
+# nbip/IWAE (github.com/nbip/IWAE, README at commit 3a5e38b), trained on all 60,000 images, its
+# one-layer model with 100 latent units; experiments/burda_table1/PROTOCOL.md has how it differs.
 NBIP = {CELLS[0]: 86.35, CELLS[1]: 86.10, CELLS[2]: 85.18, CELLS[3]: 84.83}
 PROTOCOL_EPOCHS = 3280
 
